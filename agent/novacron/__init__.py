@@ -1,0 +1,3 @@
+"""NovaCron on-node agent."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,104 @@
+"""The data-plane settings each mode implies, derived from the agent's DWCP config.
+
+Why these shapes: on a datacenter link the wire is faster than any compressor, so compression is
+off or LZ4 at its fastest, few streams suffice and CUBIC behaves well on a clean low-RTT path. On
+the internet the wire is the bottleneck: many streams hide per-flow loss and window limits, BBR
+copes with bufferbloat and random loss, zstd at a higher level trades CPU for bytes, smaller
+chunks cap the cost of a retransmit. Hybrid sits between. The config's min/max streams bound
+every profile, an explicit (non-adaptive) congestion algorithm wins everywhere, and algorithm
+"none" disables compression everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from novacron.dwcp.mode.classifier import MODES
+from novacron.errors import InvalidInput
+from novacron.models.config import DwcpConfig
+from novacron.models.mode import ModeName
+
+_MAX_LEVEL = {"zstd": 22, "lz4": 16, "none": 0}
+_CHUNK = {"datacenter": 4 << 20, "hybrid": 1 << 20, "internet": 256 << 10}
+_CONSENSUS = {"datacenter": "raft", "hybrid": "raft", "internet": "gossip"}
+
+
+@dataclass(frozen=True)
+class ModeProfile:
+    """Immutable, so a reader holding one reference never sees half of a switch."""
+
+    mode: ModeName
+    streams_min: int
+    streams_max: int
+    congestion: Literal["bbr", "cubic"]
+    compression_algorithm: Literal["zstd", "lz4", "none"]
+    compression_level: int
+    consensus: str
+    chunk_bytes: int
+    socket_buffer_bytes: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.streams_min <= self.streams_max:
+            raise InvalidInput(
+                f"need 1 <= streams_min <= streams_max, got {self.streams_min}..{self.streams_max}",
+                field="streams_min",
+            )
+        top = _MAX_LEVEL[self.compression_algorithm]
+        if not 0 <= self.compression_level <= top:
+            raise InvalidInput(
+                f"{self.compression_algorithm} level must be 0..{top}, got {self.compression_level}",
+                field="compression_level",
+            )
+        if self.chunk_bytes <= 0:
+            raise InvalidInput(f"must be > 0, got {self.chunk_bytes}", field="chunk_bytes")
+
+
+def _clamp(value: int, lo: int, hi: int) -> int:
+    return max(lo, min(hi, value))
+
+
+def profile_for(mode: ModeName, dwcp: DwcpConfig) -> ModeProfile:
+    if mode not in MODES:
+        raise InvalidInput(f"must be one of {', '.join(MODES)}, got {mode!r}", field="mode")
+    lo, hi = dwcp.transport.min_streams, dwcp.transport.max_streams
+    if mode == "datacenter":
+        streams = (lo, _clamp(lo * 2, lo, hi))
+    elif mode == "hybrid":
+        s_min = _clamp(lo * 2, lo, hi)
+        streams = (s_min, _clamp((lo + hi) // 2, s_min, hi))
+    else:
+        streams = (_clamp(lo * 4, lo, hi), hi)
+
+    algo = dwcp.transport.congestion_algo
+    congestion: Literal["bbr", "cubic"] = (
+        algo if algo != "adaptive" else ("cubic" if mode == "datacenter" else "bbr")
+    )
+
+    base_algo, base_level = dwcp.compression.algorithm, dwcp.compression.level
+    comp_algo: Literal["zstd", "lz4", "none"]
+    if base_algo == "none":
+        comp_algo, level = "none", 0
+    elif mode == "datacenter":
+        comp_algo, level = "lz4", 0
+    elif mode == "hybrid":
+        comp_algo, level = base_algo, min(base_level, _MAX_LEVEL[base_algo])
+    else:
+        comp_algo, level = base_algo, _clamp(base_level + 3, 1, _MAX_LEVEL[base_algo])
+
+    return ModeProfile(
+        mode=mode,
+        streams_min=streams[0],
+        streams_max=streams[1],
+        congestion=congestion,
+        compression_algorithm=comp_algo,
+        compression_level=level,
+        consensus=_CONSENSUS[mode],
+        chunk_bytes=_CHUNK[mode],
+        socket_buffer_bytes=dwcp.transport.socket_buffer_bytes,
+    )
+
+
+def all_profiles(dwcp: DwcpConfig) -> dict[ModeName, ModeProfile]:
+    """Precomputed once per config so a switch is a dictionary lookup, not a computation."""
+    return {mode: profile_for(mode, dwcp) for mode in MODES}

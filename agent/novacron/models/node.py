@@ -1,0 +1,55 @@
+"""What a node reports about itself: health during and after boot, capacity and identity."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HealthStatus = Literal["starting", "healthy", "degraded", "unhealthy"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentHealth(_Strict):
+    state: str
+    phase: int
+    attempts: int = 0
+    duration_s: float | None = None
+    error: str | None = None
+
+
+class Health(_Strict):
+    """Answer of GET /health (unauthenticated: carries no secret and no VM data)."""
+
+    status: HealthStatus
+    node_id: str
+    version: str
+    phase: int | None = None
+    phase_name: str = ""
+    current: list[str] = Field(default_factory=list)
+    components: dict[str, ComponentHealth] = Field(default_factory=dict)
+    boot_time_s: float | None = None
+    mode: str | None = None
+
+
+class Capacity(_Strict):
+    cpus: int
+    memory_mib: int
+    vms: int
+    vcpus_allocated: int
+    memory_allocated_mib: int
+
+
+class NodeInfo(_Strict):
+    """Answer of GET /api/v1/node."""
+
+    node_id: str
+    version: str
+    status: HealthStatus
+    hypervisor_uri: str
+    accel: str
+    mode: str | None = None
+    capacity: Capacity

@@ -1,0 +1,161 @@
+"""The VirtualMachine resource: the one contract that REST, Ansible, Pulumi and Terraform share.
+
+`VirtualMachineSpec` is what a user declares (every field writable); `VirtualMachine` adds what
+the agent observes (read-only). Faces derive their schemas from these classes or are checked
+against them by tests, so a field added here shows up everywhere or fails a test.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+VM_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
+MAC_PATTERN = r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"
+LABEL_KEY_PATTERN = r"^[a-zA-Z0-9]([a-zA-Z0-9_./-]{0,61}[a-zA-Z0-9])?$"
+
+VmState = Literal["running", "stopped", "paused"]
+ActualState = Literal["running", "stopped", "paused", "shutting_down", "crashed", "missing", "unknown"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DiskSpec(_Strict):
+    """One disk: a fresh volume of `size_gib`, or a copy-on-write overlay of `base_image`."""
+
+    name: str = Field(
+        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$", description="Disk name, unique within the VM."
+    )
+    size_gib: int | None = Field(default=None, ge=1, le=65536, description="Size of a new volume.")
+    base_image: str | None = Field(
+        default=None, min_length=1, description="Path of an image to overlay copy-on-write."
+    )
+    pool: str = Field(default="default", min_length=1, max_length=64, description="Storage pool.")
+    bus: Literal["virtio", "sata", "scsi", "ide"] = Field(default="virtio", description="Disk bus.")
+
+    @model_validator(mode="after")
+    def _size_or_image(self) -> DiskSpec:
+        if self.size_gib is None and self.base_image is None:
+            raise ValueError("one of size_gib or base_image is required")
+        return self
+
+
+class NetworkSpec(_Strict):
+    """One NIC on a libvirt network or a host bridge."""
+
+    network: str | None = Field(default=None, min_length=1, description="libvirt network name.")
+    bridge: str | None = Field(default=None, min_length=1, max_length=15, description="Host bridge.")
+    mac: str | None = Field(default=None, pattern=MAC_PATTERN, description="Fixed MAC address.")
+    model: Literal["virtio", "e1000", "rtl8139"] = Field(default="virtio", description="NIC model.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NetworkSpec:
+        if (self.network is None) == (self.bridge is None):
+            raise ValueError("exactly one of network or bridge is required")
+        return self
+
+    @field_validator("mac")
+    @classmethod
+    def _lower_mac(cls, v: str | None) -> str | None:
+        return v.lower() if v else v
+
+
+class CloudInitSpec(_Strict):
+    """NoCloud seed: becomes an ISO labelled `cidata` attached to the VM."""
+
+    user_data: str | None = Field(default=None, max_length=65536)
+    meta_data: str | None = Field(default=None, max_length=65536)
+    network_config: str | None = Field(default=None, max_length=65536)
+
+
+class BootSpec(_Strict):
+    """Direct kernel boot (`-kernel/-initrd/-append`), for appliances and test guests."""
+
+    kernel: str = Field(min_length=1, description="Path of the kernel on the node.")
+    initrd: str | None = Field(default=None, min_length=1, description="Path of the initramfs.")
+    cmdline: str = Field(default="", max_length=4096, description="Kernel command line.")
+
+
+class VirtualMachineSpec(_Strict):
+    """What the user declares. Every field here is writable from every face."""
+
+    name: str = Field(pattern=VM_NAME_PATTERN, description="VM name, unique per cluster.")
+    vcpus: int = Field(default=1, ge=1, le=1024, description="Virtual CPUs.")
+    memory_mib: int = Field(default=512, ge=16, le=4194304, description="Memory in MiB.")
+    disks: list[DiskSpec] = Field(default_factory=list, max_length=26, description="Disks.")
+    networks: list[NetworkSpec] = Field(default_factory=list, max_length=16, description="NICs.")
+    cloud_init: CloudInitSpec | None = Field(default=None, description="NoCloud seed data.")
+    boot: BootSpec | None = Field(default=None, description="Direct kernel boot.")
+    state: VmState = Field(default="running", description="Desired power state.")
+    autostart: bool = Field(default=False, description="Start with the host.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Free-form string labels.")
+
+    @field_validator("disks")
+    @classmethod
+    def _unique_disks(cls, v: list[DiskSpec]) -> list[DiskSpec]:
+        names = [d.name for d in v]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"disk names must be unique, repeated: {', '.join(sorted(dup))}")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _label_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        import re
+
+        for key, value in v.items():
+            if not re.match(LABEL_KEY_PATTERN, key):
+                raise ValueError(f"label key {key!r} must match {LABEL_KEY_PATTERN}")
+            if len(value) > 256:
+                raise ValueError(f"label {key!r} value is longer than 256 characters")
+        return v
+
+
+class VirtualMachineStatus(_Strict):
+    """What the agent observes. Read-only on every face."""
+
+    uuid: str | None = Field(default=None, description="libvirt domain UUID.")
+    node: str | None = Field(default=None, description="Node that owns the VM now.")
+    actual_state: ActualState = Field(default="unknown", description="State libvirt reports.")
+    ip_addresses: list[str] = Field(default_factory=list, description="Guest addresses where known.")
+    accel: Literal["kvm", "tcg", "test", "unknown"] = Field(default="unknown")
+    pending_changes: list[str] = Field(
+        default_factory=list, description="Fields applied to the config that take effect at next boot."
+    )
+    drift: list[str] = Field(default_factory=list, description="Fields where libvirt differs from the spec.")
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class VirtualMachine(VirtualMachineSpec):
+    """A VM as the API returns it: the spec plus its observed status."""
+
+    status: VirtualMachineStatus = Field(default_factory=VirtualMachineStatus)
+
+
+class FieldChange(_Strict):
+    """One difference between the current and desired VM, and how it is applied."""
+
+    field: str
+    before: object | None = None
+    after: object | None = None
+    apply: Literal["live", "next_boot", "live_and_config", "recreate", "create", "delete"] = "live"
+
+
+class ConvergeResult(_Strict):
+    """Answer to PUT /vms/{name} and DELETE: what changed (or would, under dry_run)."""
+
+    changed: bool
+    dry_run: bool = False
+    action: Literal["create", "update", "delete", "none"] = "none"
+    changes: list[FieldChange] = Field(default_factory=list)
+    diff: dict[str, dict[str, object]] = Field(
+        default_factory=lambda: {"before": {}, "after": {}}, description="before/after of changed fields"
+    )
+    vm: VirtualMachine | None = None
+    warnings: list[str] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+"""The running agent: its boot components and the process that drives them."""

@@ -1,0 +1,261 @@
+"""SQLite backend: the default, a WAL-mode file in data_dir.
+
+One connection shared by all threads behind a lock: SQLite serialises writers anyway, WAL lets
+other processes (the CLI) read while the agent writes, and `:memory:` keeps working for tests.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from novacron.errors import Unavailable
+from novacron.store.base import (
+    Store,
+    check_limit,
+    check_text,
+    check_value,
+    dump_json,
+    load_json,
+    redact_url,
+)
+from novacron.store.migrations import SCHEMA_VERSION_TABLE, pending
+from novacron.store.records import Event, VmRecord, as_utc, utcnow
+
+MEMORY = ":memory:"
+_VM_COLUMNS = "name, spec, applied, uuid, node, meta, created_at, updated_at"
+
+
+def sqlite_path_from_url(url: str) -> str:
+    """`sqlite:///abs/path.db` (or `sqlite:////abs/...` as AgentConfig.store_url builds) -> path."""
+    if not url.startswith("sqlite://"):
+        raise ValueError(f"store.url: not a sqlite URL: {url!r}")
+    rest = url[len("sqlite://") :]
+    if rest in (MEMORY, "/" + MEMORY):
+        return MEMORY
+    if "?" in rest or "#" in rest:
+        raise ValueError(f"store.url: sqlite URLs take no query or fragment, got {url!r}")
+    if not rest.startswith("/") or rest.strip("/") == "":
+        raise ValueError(
+            f"store.url: sqlite path must be absolute, like sqlite:///var/lib/novacron/novacron.db; got {url!r}"
+        )
+    return "/" + rest.lstrip("/")
+
+
+def _ts(value: datetime) -> str:
+    return as_utc(value, "timestamp").isoformat(timespec="microseconds")
+
+
+def _dt(text: str) -> datetime:
+    return as_utc(datetime.fromisoformat(text), "timestamp")
+
+
+class SqliteStore(Store):
+    backend: Literal["sqlite", "postgresql"] = "sqlite"
+
+    def __init__(self, url: str) -> None:
+        self.url = redact_url(url)
+        self.path = sqlite_path_from_url(url)
+        self._lock = threading.Lock()
+        self._closed = False
+        try:
+            if self.path != MEMORY:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as e:
+            raise Unavailable(f"cannot open {self.url}: {e}", field="store.url") from e
+        try:
+            self.journal_mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            self._db.execute("PRAGMA synchronous=NORMAL")  # durable across crashes in WAL, cheaper fsync
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _conn(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """Hold the lock; for writes run inside BEGIN IMMEDIATE so a failure leaves nothing behind."""
+        with self._lock:
+            if self._closed:
+                raise Unavailable(f"store {self.url} is closed")
+            try:
+                if not write:
+                    yield self._db
+                    return
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as e:
+                raise Unavailable(f"store {self.url}: {e}") from e
+
+    def _migrate(self) -> None:
+        with self._conn(write=True) as db:
+            db.execute(SCHEMA_VERSION_TABLE["sqlite"])
+            current = db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+            for step in pending(current, self.url):
+                for sql in step.sqlite:
+                    db.execute(sql)
+                db.execute(
+                    "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                    (step.version, step.name, _ts(utcnow())),
+                )
+
+    def schema_version(self) -> int:
+        with self._conn() as db:
+            return int(db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
+
+    def ping(self) -> None:
+        with self._conn() as db:
+            db.execute("SELECT 1").fetchone()
+
+    # -- VMs ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _vm(row: tuple[Any, ...]) -> VmRecord:
+        name, spec, applied, uuid, node, meta, created, updated = row
+        return VmRecord(
+            name=name,
+            spec=load_json(spec),
+            applied=None if applied is None else load_json(applied),
+            uuid=uuid,
+            node=node,
+            meta=load_json(meta),
+            created_at=_dt(created),
+            updated_at=_dt(updated),
+        )
+
+    def get_vm(self, name: str) -> VmRecord | None:
+        with self._conn() as db:
+            row = db.execute(f"SELECT {_VM_COLUMNS} FROM vms WHERE name = ?", (name,)).fetchone()
+        return None if row is None else self._vm(row)
+
+    def list_vms(self) -> list[VmRecord]:
+        with self._conn() as db:
+            rows = db.execute(f"SELECT {_VM_COLUMNS} FROM vms ORDER BY name").fetchall()
+        return [self._vm(r) for r in rows]
+
+    def put_vm(self, rec: VmRecord) -> None:
+        params = (
+            check_text(rec.name, "name"),
+            dump_json(rec.spec, "spec"),
+            None if rec.applied is None else dump_json(rec.applied, "applied"),
+            rec.uuid,
+            check_text(rec.node, "node"),
+            dump_json(rec.meta, "meta"),
+            _ts(rec.created_at),
+            _ts(utcnow()),
+        )
+        with self._conn(write=True) as db:
+            created, updated = db.execute(
+                f"INSERT INTO vms ({_VM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, applied = excluded.applied,"
+                " uuid = excluded.uuid, node = excluded.node, meta = excluded.meta,"
+                " updated_at = excluded.updated_at"
+                " RETURNING created_at, updated_at",
+                params,
+            ).fetchone()
+        rec.created_at, rec.updated_at = _dt(created), _dt(updated)
+
+    def delete_vm(self, name: str) -> bool:
+        with self._conn(write=True) as db:
+            return db.execute("DELETE FROM vms WHERE name = ?", (name,)).rowcount > 0
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def add_event(self, kind: str, subject: str, detail: dict[str, Any]) -> Event:
+        at = utcnow()
+        params = (
+            _ts(at),
+            check_text(kind, "kind"),
+            check_text(subject, "subject"),
+            dump_json(detail, "detail"),
+        )
+        with self._conn(write=True) as db:
+            cur = db.execute("INSERT INTO events (at, kind, subject, detail) VALUES (?, ?, ?, ?)", params)
+            event_id = cur.lastrowid
+        assert event_id is not None
+        return Event(id=event_id, at=_dt(params[0]), kind=kind, subject=subject, detail=load_json(params[3]))
+
+    def list_events(
+        self, *, subject: str | None = None, kind: str | None = None, limit: int = 100
+    ) -> list[Event]:
+        where, args = [], []
+        if subject is not None:
+            where.append("subject = ?")
+            args.append(subject)
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        sql = "SELECT id, at, kind, subject, detail FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        with self._conn() as db:
+            rows = db.execute(sql, (*args, check_limit(limit))).fetchall()
+        return [Event(id=i, at=_dt(at), kind=k, subject=s, detail=load_json(d)) for i, at, k, s, d in rows]
+
+    # -- migrations -----------------------------------------------------------------------------
+
+    def put_migration(self, mig_id: str, vm: str, phase: str, doc: dict[str, Any]) -> None:
+        now = _ts(utcnow())
+        params = (
+            check_text(mig_id, "id"),
+            check_text(vm, "vm"),
+            check_text(phase, "phase"),
+            dump_json(doc, "doc"),
+            now,
+            now,
+        )
+        with self._conn(write=True) as db:
+            db.execute(
+                "INSERT INTO migrations (id, vm, phase, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET vm = excluded.vm, phase = excluded.phase,"
+                " doc = excluded.doc, updated_at = excluded.updated_at",
+                params,
+            )
+
+    def get_migration(self, mig_id: str) -> dict[str, Any] | None:
+        with self._conn() as db:
+            row = db.execute("SELECT doc FROM migrations WHERE id = ?", (mig_id,)).fetchone()
+        return None if row is None else load_json(row[0])
+
+    def list_migrations(self, *, vm: str | None = None) -> list[dict[str, Any]]:
+        with self._conn() as db:
+            if vm is None:
+                rows = db.execute("SELECT doc FROM migrations ORDER BY rowid").fetchall()
+            else:
+                rows = db.execute("SELECT doc FROM migrations WHERE vm = ? ORDER BY rowid", (vm,)).fetchall()
+        return [load_json(r[0]) for r in rows]
+
+    # -- key/value ------------------------------------------------------------------------------
+
+    def get_kv(self, key: str) -> str | None:
+        with self._conn() as db:
+            row = db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_kv(self, key: str, value: str) -> None:
+        params = (check_text(key, "key"), check_value(value))
+        with self._conn(write=True) as db:
+            db.execute(
+                "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params,
+            )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start a PostgreSQL server for NovaCron's store tests / CI and print its URL on stdout.
 # Idempotent: installs the Debian package if missing, starts the cluster if stopped, creates
-# (or re-passwords) the role and the database. No systemd needed. Must run as root.
+# (or re-passwords) the role (LOGIN CREATEDB, so tests may make scratch databases) and the database. No systemd needed. Must run as root.
 #
 # Usage: .ci/postgres.sh [start|stop]        (default: start; progress goes to stderr)
 # Env:
@@ -105,9 +105,9 @@ ensure_role_and_db() {
   "${psql_cmd[@]}" -v ON_ERROR_STOP=1 -qAt -d postgres >/dev/null <<SQL
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$pg_user') THEN
-    CREATE ROLE $pg_user LOGIN PASSWORD '$pg_password';
+    CREATE ROLE $pg_user LOGIN CREATEDB PASSWORD '$pg_password';
   ELSE
-    ALTER ROLE $pg_user LOGIN PASSWORD '$pg_password';
+    ALTER ROLE $pg_user LOGIN CREATEDB PASSWORD '$pg_password';
   END IF;
 END \$\$;
 SQL

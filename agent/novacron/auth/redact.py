@@ -1,10 +1,11 @@
 """Keep secrets out of logs: a logging.Filter that blanks known secret values and token shapes.
 
-Installed through the log-record factory rather than on one logger or handler, because filters on
-a logger do not see records propagated from its children and filters on handlers miss handlers
-added later (uvicorn adds its own). Every record is redacted once, when it is created, with its
-arguments already merged into the message and any traceback already rendered, so no formatter can
-re-insert a secret from `record.args` or `exc_info`.
+Installed through the log-record factory rather than on one logger, because filters on a logger do
+not see records propagated from its children, and handler filters miss handlers added later
+(uvicorn adds its own). Every record is redacted when it is created, with its arguments merged into
+the message and any traceback rendered, so no formatter can re-insert a secret from `record.args`
+or `exc_info`. `extra=` attributes are attached after the factory runs, so the filter is also put
+on the root logger's handlers (or the ones given), where it sees them at emit time.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import logging
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 
 from novacron.secrets.key import SigningKey
@@ -89,19 +91,26 @@ def _forms(value: SecretValue) -> list[str]:
 _installed: RedactionFilter | None = None
 _previous_factory: Callable[..., logging.LogRecord] | None = None
 _install_lock = threading.Lock()
+_attached: weakref.WeakSet[logging.Handler] = weakref.WeakSet()
 
 
-def install_redaction(secret_values: Iterable[SecretValue] = ()) -> RedactionFilter:
+def install_redaction(
+    secret_values: Iterable[SecretValue] = (), *, handlers: Iterable[logging.Handler] | None = None
+) -> RedactionFilter:
     """Redact `secret_values` (plus any JWT / Bearer token) from every log record in this process.
 
     Idempotent: a second call adds its values to the filter already installed and returns it.
+    `handlers` (default: the root logger's) also get the filter, to cover `extra=` attributes.
     """
     global _installed, _previous_factory
     with _install_lock:
+        targets = list(logging.getLogger().handlers if handlers is None else handlers)
         if _installed is not None:
             _installed.add(secret_values)
+            _attach(_installed, targets)
             return _installed
         flt = RedactionFilter(secret_values)
+        _attach(flt, targets)
         previous = logging.getLogRecordFactory()
 
         def factory(*args: object, **kwargs: object) -> logging.LogRecord:
@@ -115,9 +124,20 @@ def install_redaction(secret_values: Iterable[SecretValue] = ()) -> RedactionFil
 
 
 def uninstall_redaction() -> None:
-    """Restore the record factory that was active before `install_redaction` (for tests)."""
+    """Restore the previous record factory and detach the filter from handlers (for tests)."""
     global _installed, _previous_factory
     with _install_lock:
         if _previous_factory is not None:
             logging.setLogRecordFactory(_previous_factory)
+        if _installed is not None:
+            for handler in list(_attached):
+                handler.removeFilter(_installed)
+        _attached.clear()
         _installed = _previous_factory = None
+
+
+def _attach(flt: RedactionFilter, handlers: list[logging.Handler]) -> None:
+    for handler in handlers:
+        if flt not in handler.filters:
+            handler.addFilter(flt)
+            _attached.add(handler)

@@ -73,6 +73,8 @@ class DwcpConfig(_Section):
 
 
 class ApiConfig(_Section):
+    """REST API listener; HTTPS when a certificate and key are given."""
+
     listen_address: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     tls_cert: Path | None = None
@@ -87,12 +89,16 @@ class ApiConfig(_Section):
 
 
 class MetricsConfig(_Section):
+    """Prometheus endpoint, on its own port so scraping never competes with the API."""
+
     enabled: bool = True
     listen_address: str = "127.0.0.1"
     port: int = Field(default=9091, ge=0, le=65535)
 
 
 class HypervisorConfig(_Section):
+    """Which libvirt to drive and the ceilings that make live resizing possible."""
+
     uri: str = Field(default="test:///default", description="libvirt connection URI.")
     accel: Literal["auto", "kvm", "tcg"] = Field(
         default="auto", description="auto: KVM where it really runs guests, else TCG."
@@ -104,6 +110,8 @@ class HypervisorConfig(_Section):
 
 
 class StoreConfig(_Section):
+    """Where the agent keeps VM specs, events and migrations."""
+
     url: str = Field(default="", description="Empty: SQLite in data_dir; or sqlite:///path or postgresql://…")
 
     @field_validator("url")

@@ -67,9 +67,11 @@ class NetworkSpec(_Strict):
 class CloudInitSpec(_Strict):
     """NoCloud seed: becomes an ISO labelled `cidata` attached to the VM."""
 
-    user_data: str | None = Field(default=None, max_length=65536)
-    meta_data: str | None = Field(default=None, max_length=65536)
-    network_config: str | None = Field(default=None, max_length=65536)
+    user_data: str | None = Field(default=None, max_length=65536, description="cloud-init user-data.")
+    meta_data: str | None = Field(default=None, max_length=65536, description="cloud-init meta-data.")
+    network_config: str | None = Field(
+        default=None, max_length=65536, description="cloud-init network-config (v1 or v2)."
+    )
 
 
 class BootSpec(_Strict):

@@ -37,16 +37,17 @@ def load_key_file(path: Path, *, create: bool = True) -> SigningKey:
 
 def _read(path: Path) -> SigningKey:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)  # a FIFO must not hang startup
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise SecretsError(f"cannot open key file {path}: {exc.strerror}", field=FIELD) from None
+    # fstat on the open descriptor: the file we check is the file we read.
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise SecretsError(f"key file {path} is not a regular file", field=FIELD)
     with os.fdopen(fd, "rb") as fh:
-        # fstat on the open descriptor: the file we check is the file we read.
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise SecretsError(f"key file {path} is not a regular file", field=FIELD)
         if st.st_mode & 0o077:
             mode = stat.S_IMODE(st.st_mode)
             raise SecretsError(

@@ -98,8 +98,14 @@ STEPS: tuple[SchemaStep, ...] = (
 LATEST_VERSION: int = STEPS[-1].version
 
 
-def pending(current: int, url: str, steps: tuple[SchemaStep, ...] = STEPS) -> list[SchemaStep]:
-    """Steps to apply to a database at `current`; refuses a database newer than `steps`."""
+def pending(current: int, url: str, steps: tuple[SchemaStep, ...] | None = None) -> list[SchemaStep]:
+    """Steps to apply to a database at `current`; refuses a database newer than `steps`.
+
+    `steps` defaults to the module's STEPS read at call time (tests extend it to rehearse an upgrade).
+    """
+    if steps is None:
+        steps = STEPS
+    _check_order(steps)
     known = steps[-1].version if steps else 0
     if current > known:
         raise SchemaTooNew(url, current, known)

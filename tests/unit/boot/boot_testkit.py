@@ -6,9 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
 from novacron.boot import BootContext, BootProgress, Component, Initializer
+from prometheus_client import CollectorRegistry
 
 Body = Callable[[BootContext], Awaitable[None]]
 
@@ -78,9 +77,7 @@ class Journal:
             if stop_error is not None:
                 raise stop_error
 
-        return Component(
-            name, phase, start, do_stop if stop else None, depends_on=depends_on, **kwargs
-        )
+        return Component(name, phase, start, do_stop if stop else None, depends_on=depends_on, **kwargs)
 
     def of(self, kind: str) -> list[str]:
         return [e.split(":", 1)[1] for e in self.events if e.startswith(f"{kind}:")]

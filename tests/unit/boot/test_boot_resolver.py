@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from boot_testkit import AGENT_GRAPH, AGENT_LEVELS, make_initializer
-
 from novacron.boot import BootContext, BootGraphError, Component, resolve
+
+from tests.unit.boot.boot_testkit import AGENT_GRAPH, AGENT_LEVELS, make_initializer
 
 
 async def _noop(ctx: BootContext) -> None:

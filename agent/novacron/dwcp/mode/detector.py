@@ -3,7 +3,8 @@
 Three guards keep a noisy link from flapping: inputs are EWMA-smoothed (RTT via the RFC 6298
 estimator with a faster gain, bandwidth and loss by plain EWMA), thresholds are biased toward the
 current mode by `margin`, and a different classification must persist `enter_samples`
-consecutive samples before the peer's mode changes. A new peer takes its first classification
+consecutive samples -- counted only while the smoothed values and the raw sample agree on it, so a
+single spike dragging the average along does not count -- before the peer's mode changes. A new peer takes its first classification
 immediately: there is no previous belief to protect.
 
 The node mode is derived from the peers' modes (see `classifier.combine`), unless pinned by
@@ -119,8 +120,12 @@ class ModeDetector:
             new = classify(srtt, state.bw_mbps, self.thresholds)
             return self._set_peer(peer, state, new, f"first sample: {_describe(srtt, state.bw_mbps)}")
 
-        cand = classify(srtt, state.bw_mbps, self.thresholds.biased_toward(state.mode, self.margin))
-        if cand == state.mode:
+        biased = self.thresholds.biased_toward(state.mode, self.margin)
+        cand = classify(srtt, state.bw_mbps, biased)
+        raw_bw = sample.bw_mbps if sample.bw_mbps is not None else state.bw_mbps
+        if cand == state.mode or classify(sample.rtt_ms, raw_bw, biased) != cand:
+            # Both the smoothed trend and this very sample must point elsewhere: the EWMA alone
+            # would let one huge spike carry the average across a threshold for several samples.
             state.candidate, state.streak = None, 0
             return []
         if cand == state.candidate:
@@ -147,7 +152,9 @@ class ModeDetector:
 
     def set_auto_detection(self, enabled: bool) -> list[ModeChanged]:
         self._auto = bool(enabled)
-        return self._recompute("auto detection " + ("enabled" if enabled else f"disabled, using {self.fallback}"))
+        return self._recompute(
+            "auto detection " + ("enabled" if enabled else f"disabled, using {self.fallback}")
+        )
 
     # -- outputs ------------------------------------------------------------------------------
     @property

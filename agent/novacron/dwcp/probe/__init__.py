@@ -3,7 +3,7 @@
 from novacron.dwcp.probe.rtt import RttEstimator
 from novacron.dwcp.probe.scheduler import ProbeKind, ProbeScheduler
 from novacron.dwcp.probe.tcpinfo import TcpInfo, loss_ratio, parse_tcp_info, tcp_info
-from novacron.dwcp.probe.wire import Pinger, Ping, Pong, ProbeWireError, answer, decode, encode
+from novacron.dwcp.probe.wire import Ping, Pinger, Pong, ProbeWireError, answer, decode, encode
 
 __all__ = [
     "Ping",

@@ -1,0 +1,254 @@
+"""HDE encoder: chunk -> zero/dedup/delta -> batch into frames -> zstd/lz4 (sans-I/O).
+
+Chunking is fixed-size and aligned to the stream offset (chunk k covers bytes [k*size, (k+1)*size)).
+Content-defined chunking would survive insertions, but a guest's RAM is rewritten in place, never
+shifted, and a rolling hash in Python would cost ~10x the whole budget of the encoder; fixed chunks
+cost one slice and one dict lookup each. After a flush() mid-chunk the next chunk is shortened so
+boundaries stay on the same grid. Known limit: QEMU prefixes each page with an 8-byte header, so in
+a raw QEMU stream pages drift against the grid; exact dedup then mostly catches whole zero or repeated
+runs, while delta still pays because the drift is the same on a page's every resend.
+
+Delta base = resemblance, not position: each chunk yields up to three 32-byte "features" (head,
+middle, tail; all-zero ones ignored). A page rewritten with a few small mutations keeps at least one
+feature, which names the chunk last sent with it; the XOR against that chunk is kept only when it
+has at most half the non-zero bytes of the chunk itself, and the frame compressor squeezes the zeros.
+Exact repeats are found by content (the bytes object is the dict key: no hash collisions possible).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from novacron.dwcp.hde import format as fmt
+from novacron.dwcp.hde.adaptive import CompressionGovernor, check_mode
+from novacron.dwcp.hde.codec import Compressor
+from novacron.dwcp.hde.dictionary import ChunkRing
+from novacron.dwcp.hde.stats import HdeStats
+from novacron.errors import InvalidInput
+
+_FEATURE = 32
+_NO_FEATURE = bytes(_FEATURE)
+
+
+def xor_array(chunk: bytes, base: bytes) -> np.ndarray:
+    """chunk XOR base as a uint8 array, base truncated or zero-padded to len(chunk)."""
+    n = len(chunk)
+    a = np.frombuffer(chunk, np.uint8)
+    if len(base) >= n:
+        return np.bitwise_xor(a, np.frombuffer(base, np.uint8, count=n))
+    x = a.copy()
+    x[: len(base)] ^= np.frombuffer(base, np.uint8)
+    return x
+
+
+def xor_chunk(chunk: bytes, base: bytes) -> bytes:
+    """chunk XOR base (see xor_array). Its own inverse, so the decoder uses it too."""
+    return xor_array(chunk, base).tobytes()
+
+
+def features(chunk: bytes) -> tuple[bytes, ...]:
+    n = len(chunk)
+    if n < 2 * _FEATURE:
+        return ()
+    mid = (n // 2) & ~7
+    found = (chunk[:_FEATURE], chunk[mid : mid + _FEATURE], chunk[n - _FEATURE :])
+    return tuple(f for f in found if f != _NO_FEATURE)
+
+
+class HdeEncoder:
+    """Turns a byte stream into HDE frames; see format.py for the wire and decoder.py for the inverse.
+
+    `frame_bytes` is how much stream data one frame carries (bigger: better ratio, more latency).
+    Call `record_elapsed(seconds)` after each encode()/flush() with the wall time it took; with
+    `set_link_rate(bytes_per_s)` that lets the adaptive mode drop compression on fast links.
+    """
+
+    def __init__(
+        self,
+        *,
+        algorithm: str = "zstd",
+        level: int = 3,
+        chunk_size: int = 4096,
+        dict_capacity: int = 65536,
+        frame_bytes: int = 1 << 20,
+        mode: str = "adaptive",
+        delta: bool = True,
+    ) -> None:
+        if not (fmt.MIN_CHUNK <= chunk_size <= fmt.MAX_CHUNK and chunk_size % 1024 == 0):
+            raise InvalidInput(f"must be a multiple of 1024 in 1024..65536, not {chunk_size}", field="chunk_size")
+        if not 1 <= dict_capacity <= fmt.MAX_DICT_CAPACITY:
+            raise InvalidInput(f"must be 1..{fmt.MAX_DICT_CAPACITY}, not {dict_capacity}", field="dict_capacity")
+        if not chunk_size <= frame_bytes <= 8 << 20:
+            raise InvalidInput(f"must be chunk_size..8 MiB, not {frame_bytes}", field="frame_bytes")
+        self._compressor = Compressor(algorithm, level)
+        self.algorithm = algorithm
+        self.level = level
+        self.chunk_size = chunk_size
+        self.dict_capacity = dict_capacity
+        self.frame_bytes = frame_bytes
+        self.delta = delta
+        self.governor = CompressionGovernor(mode)
+        self.stats = HdeStats()
+        self._zero = bytes(chunk_size)
+        self._pending = b""  # stream bytes that do not yet fill a chunk
+        self._offset = 0  # stream offset of the first pending byte
+        self._records: list[bytes] = []
+        self._frame_in = 0
+        self._seq = 0
+        self._started = False
+        self._ring = ChunkRing(dict_capacity)
+        self._feats: list[tuple[bytes, ...]] = [()] * dict_capacity
+        self._by_content: dict[bytes, int] = {}
+        self._by_feature: dict[bytes, int] = {}
+        self._bucket_bytes = 0  # input since the last rate observation
+        self._bucket_frames = [0, 0]  # [compressed, raw] frames since the last observation
+
+    # -- live settings -------------------------------------------------------------------------
+    def set_level(self, level: int) -> None:
+        self._compressor = Compressor(self.algorithm, level)
+        self.level = level
+
+    def set_algorithm(self, algorithm: str, level: int | None = None) -> None:
+        lvl = self.level if level is None else level
+        self._compressor = Compressor(algorithm, lvl)
+        self.algorithm, self.level = algorithm, lvl
+
+    def set_mode(self, mode: str) -> None:
+        self.governor.mode = check_mode(mode)
+
+    def set_link_rate(self, bytes_per_s: float | None) -> None:
+        self.governor.set_link_rate(bytes_per_s)
+
+    def record_elapsed(self, seconds: float) -> None:
+        """Wall time of the last encode()/flush() call(s); feeds the compressor-throughput estimate."""
+        compressed, raw = self._bucket_frames
+        if compressed and not raw:
+            self.governor.observe_rate(self._bucket_bytes, seconds)
+        if compressed or raw:
+            self._bucket_bytes, self._bucket_frames = 0, [0, 0]
+
+    # -- stream --------------------------------------------------------------------------------
+    def encode(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        out = self._start()
+        n = len(data)
+        if not n:
+            return out
+        self.stats.bytes_in += n
+        self._bucket_bytes += n
+        buf = self._pending + bytes(data) if self._pending else bytes(data)
+        size = self.chunk_size
+        pos, end = 0, len(buf)
+        first = size - self._offset % size
+        if first > end:
+            self._pending = buf
+            return out
+        step = first
+        while pos + step <= end:
+            self._add(buf[pos : pos + step], out)
+            pos += step
+            step = size
+        self._offset += pos
+        self._pending = buf[pos:]
+        return out
+
+    def flush(self) -> list[bytes]:
+        """Emit everything buffered, ending a frame even if it is small (e.g. the source went idle)."""
+        out = self._start()
+        if self._pending:
+            chunk, self._pending = self._pending, b""
+            self._offset += len(chunk)
+            self._add(chunk, out)
+        if self._records:
+            out.append(self._frame())
+        return out
+
+    # -- internals -----------------------------------------------------------------------------
+    def _start(self) -> list[bytes]:
+        if self._started:
+            return []
+        self._started = True
+        pre = fmt.PREAMBLE.pack(fmt.PREAMBLE_MAGIC, fmt.VERSION, 0, self.chunk_size // 1024, self.dict_capacity)
+        self.stats.bytes_out += len(pre)
+        return [pre]
+
+    def _add(self, chunk: bytes, out: list[bytes]) -> None:
+        n = len(chunk)
+        st = self.stats
+        st.chunks += 1
+        if chunk == self._zero if n == self.chunk_size else chunk.count(0) == n:
+            st.zero_chunks += 1
+            self._records.append(fmt.LEN.pack(fmt.TAG_ZERO, n))
+        else:
+            cid = self._by_content.get(chunk)
+            if cid is not None:
+                st.dedup_hits += 1
+                self._records.append(fmt.REF.pack(fmt.TAG_REF, cid))
+                self._insert(self._ring.get(cid) or chunk, self._feats[cid % self.dict_capacity])
+            else:
+                feats = features(chunk) if self.delta else ()
+                self._records.append(self._literal_or_delta(chunk, feats))
+                self._insert(chunk, feats)
+        self._frame_in += n
+        if self._frame_in >= self.frame_bytes:
+            out.append(self._frame())
+
+    def _literal_or_delta(self, chunk: bytes, feats: tuple[bytes, ...]) -> bytes:
+        n = len(chunk)
+        nonzero = -1
+        tried: set[int] = set()
+        for f in feats:
+            base_id = self._by_feature.get(f)
+            if base_id is None or base_id in tried:
+                continue
+            tried.add(base_id)
+            base = self._ring.get(base_id)
+            if base is None:
+                continue
+            x = xor_array(chunk, base)
+            if nonzero < 0:
+                nonzero = int(np.count_nonzero(np.frombuffer(chunk, np.uint8)))
+            if 2 * int(np.count_nonzero(x)) <= nonzero:
+                self.stats.delta_chunks += 1
+                return fmt.DELTA.pack(fmt.TAG_DELTA, base_id, n) + x.tobytes()
+        self.stats.literal_chunks += 1
+        return fmt.LEN.pack(fmt.TAG_LITERAL, n) + chunk
+
+    def _insert(self, chunk: bytes, feats: tuple[bytes, ...]) -> None:
+        cid, evicted = self._ring.append(chunk)
+        slot = cid % self.dict_capacity
+        if evicted is not None:
+            old = cid - self.dict_capacity
+            if self._by_content.get(evicted) == old:
+                del self._by_content[evicted]
+            for f in self._feats[slot]:
+                if self._by_feature.get(f) == old:
+                    del self._by_feature[f]
+        self._feats[slot] = feats
+        self._by_content[chunk] = cid
+        for f in feats:
+            self._by_feature[f] = cid
+
+    def _frame(self) -> bytes:
+        payload = b"".join(self._records)
+        out_len = self._frame_in
+        self._records, self._frame_in = [], 0
+        codec, wire = fmt.CODEC_RAW, payload
+        if self._compressor.codec != fmt.CODEC_RAW and self.governor.should_compress():
+            codec, wire = self._compressor.compress(payload)
+            self.governor.observe_ratio(len(payload), len(wire))
+            if len(wire) >= len(payload):
+                codec, wire = fmt.CODEC_RAW, payload
+        head = fmt.FRAME.pack(fmt.FRAME_MAGIC, fmt.VERSION, codec, self._seq, len(wire), len(payload), out_len, 0)
+        crc = zlib.crc32(wire, zlib.crc32(head[:20]))
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        if codec == fmt.CODEC_RAW:
+            self.stats.raw_frames += 1
+            self._bucket_frames[1] += 1
+        else:
+            self.stats.compressed_frames += 1
+            self._bucket_frames[0] += 1
+        frame = head[:20] + crc.to_bytes(4, "little") + wire
+        self.stats.bytes_out += len(frame)
+        return frame

@@ -1,0 +1,203 @@
+"""ModeService: the I/O-facing glue of detection, profiles, live settings, flags and metrics.
+
+The detector decides, the precomputed profile for the decided mode is swapped into LiveSettings,
+and the decision -> in-effect time is measured with the injected clock and published. Everything
+the API's GET/PUT /api/v1/mode needs goes through `status()` and `update()`. The forced mode comes
+from config.dwcp.forced_mode (the config loader has already folded NOVACRON_DWCP_MODE into it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from pydantic import ValidationError
+
+from novacron.dwcp.mode.classifier import DEFAULT_THRESHOLDS, MODES, Thresholds
+from novacron.dwcp.mode.detector import LinkSample, ModeChanged, ModeDetector
+from novacron.dwcp.mode.live_settings import LiveSettings, SwitchReport
+from novacron.dwcp.mode.profiles import ModeProfile, all_profiles
+from novacron.dwcp.mode.rollout import Flags, effective_flags, in_rollout
+from novacron.dwcp.probe.tcpinfo import TcpInfo, loss_ratio
+from novacron.errors import InvalidInput
+from novacron.models.config import AgentConfig, DwcpConfig
+from novacron.models.mode import ModeSettings, ModeStatus
+
+_FLAG_FIELDS = (
+    "enable_v3_transport",
+    "enable_v3_compression",
+    "enable_v3_prediction",
+    "v3_rollout_percentage",
+)
+
+
+def _invalid(exc: ValidationError, prefix: str = "") -> InvalidInput:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err.get("loc", ())) or None
+    return InvalidInput(err.get("msg", str(exc)), field=f"{prefix}{field}" if field else prefix or None)
+
+
+class ModeService:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        registry: CollectorRegistry | None = None,
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        enter_samples: int = 3,
+        margin: float = 0.2,
+        alpha: float = 0.25,
+    ) -> None:
+        self._clock = clock
+        self._node_id = config.system.node_id
+        self._dwcp: DwcpConfig = config.dwcp.model_copy(deep=True)
+        self._profiles = all_profiles(self._dwcp)
+        self._detector = ModeDetector(
+            thresholds,
+            enter_samples=enter_samples,
+            margin=margin,
+            alpha=alpha,
+            auto_detection=self._dwcp.enable_auto_detection,
+            forced=self._dwcp.forced_mode or None,
+        )
+        self.live = LiveSettings(self._profiles[self._detector.mode])
+        self._lock = threading.RLock()
+        self._last_switch_s: float | None = None
+
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._g_mode = Gauge(
+            "dwcp_mode", "1 for the DWCP mode in effect, 0 for the others", ["mode"], registry=self.registry
+        )
+        self._g_rtt = Gauge(
+            "dwcp_peer_rtt_ms", "Smoothed RTT to a peer in milliseconds", ["peer"], registry=self.registry
+        )
+        self._g_bw = Gauge(
+            "dwcp_peer_bandwidth_mbps",
+            "Smoothed bandwidth to a peer in Mbit/s",
+            ["peer"],
+            registry=self.registry,
+        )
+        self._g_switch = Gauge(
+            "dwcp_mode_switch_seconds",
+            "Decision-to-effect time of the last mode switch",
+            registry=self.registry,
+        )
+        self._c_switches = Counter("dwcp_mode_switches", "Mode switches since start", registry=self.registry)
+        self._publish_mode()
+
+    # -- reads ----------------------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return self._detector.mode
+
+    @property
+    def profile(self) -> ModeProfile:
+        return self.live.current
+
+    @property
+    def dwcp(self) -> DwcpConfig:
+        """The DWCP section as updated at run time (for whoever persists config)."""
+        return self._dwcp
+
+    @property
+    def flags(self) -> Flags:
+        return effective_flags(self._dwcp, self._node_id)
+
+    def status(self) -> ModeStatus:
+        with self._lock:
+            det = self._detector.status()
+            return ModeStatus(
+                mode=det.mode,
+                forced=det.forced is not None,
+                auto_detection=det.auto_detection,
+                enable_v3_transport=self._dwcp.enable_v3_transport,
+                enable_v3_compression=self._dwcp.enable_v3_compression,
+                enable_v3_prediction=self._dwcp.enable_v3_prediction,
+                v3_rollout_percentage=self._dwcp.v3_rollout_percentage,
+                in_rollout=in_rollout(self._node_id, self._dwcp.v3_rollout_percentage),
+                peers=list(det.peers),
+                last_switch_ms=None if self._last_switch_s is None else self._last_switch_s * 1000.0,
+            )
+
+    # -- writes ---------------------------------------------------------------------------------
+    def update(self, settings: ModeSettings | Mapping[str, Any]) -> ModeStatus:
+        """Apply a PUT /api/v1/mode body; fields left out keep their value. Returns the new status."""
+        if not isinstance(settings, ModeSettings):
+            try:
+                settings = ModeSettings.model_validate(settings)
+            except ValidationError as exc:
+                raise _invalid(exc) from None
+        changes: dict[str, Any] = {
+            k: getattr(settings, k) for k in _FLAG_FIELDS if getattr(settings, k) is not None
+        }
+        with self._lock:
+            decisions: list[ModeChanged] = []
+            if settings.mode == "auto":
+                changes.update(forced_mode="", enable_auto_detection=True)
+            elif settings.mode is not None:
+                if settings.mode not in MODES:
+                    raise InvalidInput(f"must be auto or one of {', '.join(MODES)}", field="mode")
+                changes["forced_mode"] = settings.mode
+            if changes:
+                try:
+                    self._dwcp = DwcpConfig.model_validate({**self._dwcp.model_dump(), **changes})
+                except ValidationError as exc:
+                    raise _invalid(exc) from None
+            if settings.mode == "auto":
+                decisions += self._detector.force(None)
+                decisions += self._detector.set_auto_detection(True)
+            elif settings.mode is not None:
+                decisions += self._detector.force(settings.mode)
+            self._switch_if_needed(decisions)
+        return self.status()
+
+    def on_link_sample(self, peer: str, sample: LinkSample) -> list[ModeChanged]:
+        with self._lock:
+            decisions = self._detector.on_sample(peer, sample)
+            self._switch_if_needed(decisions)
+            link = self._detector.peer(peer)
+        if link is not None:
+            if link.rtt_ms is not None:
+                self._g_rtt.labels(peer=peer).set(link.rtt_ms)
+            if link.bandwidth_mbps is not None:
+                self._g_bw.labels(peer=peer).set(link.bandwidth_mbps)
+        return decisions
+
+    def on_tcp_info(self, peer: str, info: TcpInfo, previous: TcpInfo | None = None) -> list[ModeChanged]:
+        """Feed a TCP_INFO snapshot (from a transfer or the control channel) as a sample."""
+        sample = LinkSample(info.rtt_ms, info.delivery_rate_mbps, loss_ratio(info, previous))
+        return self.on_link_sample(peer, sample)
+
+    def remove_peer(self, peer: str) -> list[ModeChanged]:
+        with self._lock:
+            decisions = self._detector.remove_peer(peer)
+            self._switch_if_needed(decisions)
+        for gauge in (self._g_rtt, self._g_bw):
+            with contextlib.suppress(KeyError):
+                gauge.remove(peer)
+        return decisions
+
+    # -- internals ------------------------------------------------------------------------------
+    def _switch_if_needed(self, decisions: list[ModeChanged]) -> SwitchReport | None:
+        if not any(d.scope == "node" for d in decisions):
+            return None
+        decided_at = self._clock()
+        report = self.live.apply(
+            self._profiles[self._detector.mode], clock=self._clock, started_at=decided_at
+        )
+        if report.changed:
+            self._last_switch_s = report.duration_s
+            self._g_switch.set(report.duration_s)
+            self._c_switches.inc()
+            self._publish_mode()
+        return report
+
+    def _publish_mode(self) -> None:
+        current = self._detector.mode
+        for mode in MODES:
+            self._g_mode.labels(mode=mode).set(1 if mode == current else 0)

@@ -1,0 +1,48 @@
+"""Decision points of a trace in batch form: features, reference levels and targets.
+
+One row per grid decision time tau_k (k = 1..K-1, see grid.py); targets for horizons that run
+past the trace's end are NaN. The features are those the streaming MlPredictor computes after
+observing the same samples (tests check the two agree).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from novacron.dwcp.pba import features, grid
+from novacron.dwcp.pba.predictor import HORIZONS_S
+from novacron.dwcp.pba.traces import Trace
+
+
+@dataclass(frozen=True)
+class Decisions:
+    times: np.ndarray  # (n,) decision times tau_k
+    last: np.ndarray  # (n,) index of the last sample seen at tau_k
+    y: np.ndarray  # (n, len(HORIZONS_S)) targets, NaN when the horizon runs past the end
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+def decisions(trace: Trace, horizons: tuple[int, ...] = HORIZONS_S) -> Decisions:
+    bins = grid.resample(trace)
+    n = max(len(bins) - 1, 0)
+    times = grid.decision_times(trace, n)
+    y = np.full((n, len(horizons)), np.nan)
+    for j, h in enumerate(horizons):
+        th = grid.targets(bins, h)
+        y[: len(th), j] = th
+    return Decisions(times=times, last=grid.last_seen(trace, times), y=y)
+
+
+def batch_features(trace: Trace, dec: Decisions) -> tuple[np.ndarray, np.ndarray]:
+    """(X, ref) for every decision of `trace`."""
+    if len(dec) == 0:
+        return np.zeros((0, features.n_features())), np.zeros(0)
+    t, v = trace.t, trace.mbps
+    c = grid.cumulative(t, v)
+    ew = features.ewma_states(v)
+    gap = dec.times - t[dec.last]
+    return features.compute(t, c, v, ew, dec.last, gap, float(t[0]), float(v[0]), dec.last + 1)

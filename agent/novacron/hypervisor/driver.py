@@ -11,32 +11,24 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import libvirt
 
 from novacron.errors import HypervisorError, NotFound, StateTimeout, Unavailable
 from novacron.hypervisor import storage
 from novacron.hypervisor.accel import Accel, detect_accel, domain_type
-from novacron.hypervisor.parse import ParsedDomain, VolumeFacts, observed_spec, parse_domain_xml
+from novacron.hypervisor.domain_xml import NS, NS_PREFIX
+from novacron.hypervisor.observation import STATES as _STATES
+from novacron.hypervisor.observation import Observation
+from novacron.hypervisor.parse import parse_domain_xml
 from novacron.models.config import HypervisorConfig
 from novacron.models.vm import CloudInitSpec
 
-_STATES = {
-    libvirt.VIR_DOMAIN_NOSTATE: "unknown",
-    libvirt.VIR_DOMAIN_RUNNING: "running",
-    libvirt.VIR_DOMAIN_BLOCKED: "running",
-    libvirt.VIR_DOMAIN_PAUSED: "paused",
-    libvirt.VIR_DOMAIN_SHUTDOWN: "shutting_down",
-    libvirt.VIR_DOMAIN_SHUTOFF: "stopped",
-    libvirt.VIR_DOMAIN_CRASHED: "crashed",
-    libvirt.VIR_DOMAIN_PMSUSPENDED: "paused",
-}
-# What the spec's `state` field reads for each actual state.
-SPEC_STATE = {"running": "running", "paused": "paused", "shutting_down": "running"}
 BALLOON_ACK_S = 10.0
+
+# libvirt prints every error to stderr by default; ours are raised as exceptions with context.
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 
 
 @contextlib.contextmanager
@@ -46,33 +38,6 @@ def calling(doing: str) -> Iterator[None]:
         yield
     except libvirt.libvirtError as e:
         raise HypervisorError(f"{doing}: {e.get_error_message()}") from e
-
-
-@dataclass
-class Observation:
-    """libvirt's view of one domain: persistent config, live definition and power state."""
-
-    name: str
-    uuid: str
-    state: str
-    config: ParsedDomain
-    live: ParsedDomain | None
-    autostart: bool
-    volumes: dict[str, VolumeFacts] = field(default_factory=dict)
-
-    @property
-    def active(self) -> bool:
-        return self.live is not None
-
-    def spec(self, configured_pool: str, *, live: bool = False) -> dict[str, Any]:
-        parsed = self.live if live and self.live is not None else self.config
-        return observed_spec(
-            parsed,
-            state=SPEC_STATE.get(self.state, "stopped"),
-            autostart=self.autostart,
-            volumes=self.volumes,
-            configured_pool=configured_pool,
-        )
 
 
 class HypervisorDriver:
@@ -211,13 +176,16 @@ class HypervisorDriver:
                     raise
                 dom.undefine()
 
-    def set_metadata_live(self, name: str, element_xml: str) -> None:
+    def sync_metadata_live(self, name: str) -> None:
+        """Copy our metadata element from the persistent config to the running domain."""
         dom = self._dom(name)
+        if not dom.isActive():
+            return
         with calling(f"updating the live metadata of {name!r}"):
+            element = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, NS, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
             dom.setMetadata(
-                libvirt.VIR_DOMAIN_METADATA_ELEMENT, element_xml, "novacron",
-                "https://novacron.dev/xmlns/vm/1", libvirt.VIR_DOMAIN_AFFECT_LIVE,
-            )  # fmt: skip
+                libvirt.VIR_DOMAIN_METADATA_ELEMENT, element, NS_PREFIX, NS, libvirt.VIR_DOMAIN_AFFECT_LIVE
+            )
 
     def set_autostart(self, name: str, on: bool) -> None:
         dom = self._dom(name)
@@ -333,7 +301,7 @@ class HypervisorDriver:
     def ip_addresses(self, name: str) -> list[str]:
         """Guest addresses from DHCP leases or the guest agent; [] when neither knows."""
         dom = self.lookup(name)
-        if dom is None:
+        if dom is None or self.state(name) != "running":
             return []
         out: list[str] = []
         for source in (

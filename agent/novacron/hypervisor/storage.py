@@ -87,9 +87,7 @@ def create_volume(
     if base_image is not None:
         fmt, virtual = image_info(base_image)
         capacity = max(capacity, virtual)
-        backing = (
-            f"<backingStore><path>{escape(base_image)}</path><format type='{fmt}'/></backingStore>"
-        )
+        backing = f"<backingStore><path>{escape(base_image)}</path><format type='{fmt}'/></backingStore>"
     xml = (
         f"<volume><name>{escape(name)}</name><capacity unit='bytes'>{capacity}</capacity>"
         f"<target><format type='qcow2'/></target>{backing}</volume>"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -28,6 +29,7 @@ from novacron.store.migrations import SCHEMA_VERSION_TABLE, pending
 from novacron.store.records import Event, VmRecord, as_utc, utcnow
 
 MEMORY = ":memory:"
+_BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another process's write to finish
 _VM_COLUMNS = "name, spec, applied, uuid, node, meta, created_at, updated_at"
 
 
@@ -66,11 +68,11 @@ class SqliteStore(Store):
         try:
             if self.path != MEMORY:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as e:
             raise Unavailable(f"cannot open {self.url}: {e}", field="store.url") from e
         try:
-            self.journal_mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            self.journal_mode = self._enable_wal()
             self._db.execute("PRAGMA synchronous=NORMAL")  # durable across crashes in WAL, cheaper fsync
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
@@ -79,6 +81,21 @@ class SqliteStore(Store):
             raise
 
     # -- plumbing -----------------------------------------------------------------------------
+
+    def _enable_wal(self) -> str:
+        """Switch to WAL (persistent in the file). Switching needs a moment of exclusive access, and
+        SQLite answers "locked" at once instead of waiting when another opener holds the file, so
+        retry within the same budget as the busy timeout."""
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        delay = 0.005
+        while True:
+            try:
+                return str(self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise Unavailable(f"cannot open {self.url}: {e}", field="store.url") from e
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
 
     @contextmanager
     def _conn(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from novacron.dwcp.mode.profiles import ModeProfile, all_profiles, profile_for
 from novacron.errors import InvalidInput
 from novacron.models.config import CompressionConfig, DwcpConfig, TransportConfig
@@ -23,7 +22,8 @@ def test_default_profiles_order_and_bounds() -> None:
     assert (dc.compression_algorithm, dc.compression_level) == ("lz4", 0)
     assert (hy.compression_algorithm, hy.compression_level) == ("zstd", cfg.compression.level)
     assert inet.compression_algorithm == "zstd" and inet.compression_level > hy.compression_level
-    assert dc.chunk_bytes > hy.chunk_bytes > inet.chunk_bytes
+    assert dc.segment_bytes > hy.segment_bytes > inet.segment_bytes
+    assert dc.frame_bytes < hy.frame_bytes < inet.frame_bytes
     assert dc.consensus != inet.consensus
 
 

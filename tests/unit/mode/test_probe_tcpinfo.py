@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from novacron.dwcp.probe.tcpinfo import _LAYOUT, TCP_ESTABLISHED, loss_ratio, parse_tcp_info, tcp_info
 from novacron.errors import InvalidInput
 
@@ -55,7 +54,9 @@ def test_tcp_info_on_a_real_connection(tcp_pair: tuple[socket.socket, socket.soc
     assert tcp_info(server).bytes_received == len(payload)
 
 
-def test_parse_handles_short_structs_and_rejects_garbage(tcp_pair: tuple[socket.socket, socket.socket]) -> None:
+def test_parse_handles_short_structs_and_rejects_garbage(
+    tcp_pair: tuple[socket.socket, socket.socket],
+) -> None:
     client, _ = tcp_pair
     raw = client.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 232)
     old_kernel = parse_tcp_info(raw[:104])  # what a 2.6-era kernel returned

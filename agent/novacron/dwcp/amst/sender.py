@@ -24,6 +24,7 @@ class AmstSender:
         segment_size: int = 256 << 10,
         window_bytes: int = 64 << 20,
         max_streams: int = 512,
+        min_segment: int = MIN_SEGMENT,
     ) -> None:
         if not 1 <= max_streams <= 65535:
             raise InvalidInput(f"must be 1..65535, not {max_streams}", field="max_streams")
@@ -34,7 +35,10 @@ class AmstSender:
         self.channel = channel
         self.max_streams = max_streams
         self.window_bytes = window_bytes
-        self.segment_size = MIN_SEGMENT
+        if not 1 <= min_segment <= MAX_SEGMENT:
+            raise InvalidInput(f"must be 1..{MAX_SEGMENT}, not {min_segment}", field="min_segment")
+        self.min_segment = min_segment
+        self.segment_size = min_segment
         self.set_segment_size(segment_size)
         self.active: list[int] = list(range(streams))
         self.outstanding: dict[int, int] = dict.fromkeys(self.active, 0)
@@ -53,7 +57,9 @@ class AmstSender:
         return not self.closed and self.total_outstanding < self.window_bytes
 
     def set_segment_size(self, size: int) -> None:
-        self.segment_size = max(MIN_SEGMENT, min(MAX_SEGMENT, int(size)))
+        """Clamped to min_segment..1 MiB; bigger segments cost less per byte, smaller ones balance
+        streams better and bound reorder memory. Takes effect on the next send()."""
+        self.segment_size = max(self.min_segment, min(MAX_SEGMENT, int(size)))
 
     def send(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
         if self.closed:

@@ -98,9 +98,11 @@ class HdeDecoder:
         return result
 
     def _preamble(self, raw: bytes) -> None:
-        magic, version, reserved, chunk_kib, capacity = fmt.PREAMBLE.unpack(raw)
+        magic, version, reserved, chunk_kib, capacity, crc = fmt.PREAMBLE.unpack(raw)
         if magic != fmt.PREAMBLE_MAGIC:
             raise HdeProtocolError(f"stream does not start with the HDE preamble (got {magic!r})")
+        if zlib.crc32(raw[:12]) != crc:
+            raise HdeProtocolError("preamble checksum mismatch (corrupt stream start)")
         if version != fmt.VERSION or reserved:
             raise HdeProtocolError(f"unsupported HDE version {version} (reserved={reserved}); this is {fmt.VERSION}")
         chunk_size = chunk_kib * 1024

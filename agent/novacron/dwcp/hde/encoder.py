@@ -169,7 +169,7 @@ class HdeEncoder:
         if self._started:
             return []
         self._started = True
-        pre = fmt.PREAMBLE.pack(fmt.PREAMBLE_MAGIC, fmt.VERSION, 0, self.chunk_size // 1024, self.dict_capacity)
+        pre = fmt.preamble(self.chunk_size // 1024, self.dict_capacity)
         self.stats.bytes_out += len(pre)
         return [pre]
 

@@ -1,8 +1,9 @@
 """HDE wire format: one preamble, then self-delimiting frames of chunk records.
 
 Stream  := Preamble Frame*
-Preamble (12 bytes, little endian):
-    magic b"HDES" | version u8 | reserved u8 (0) | chunk_size u16 (KiB, 1..64) | dict_capacity u32
+Preamble (16 bytes, little endian):
+    magic b"HDES" | version u8 | reserved u8 (0) | chunk_size u16 (KiB, 1..64) | dict_capacity u32 |
+    crc u32 (crc32 of the 12 bytes before it)
     It tells the decoder how large its mirror dictionary must be, so a mismatch between the two ends'
     settings cannot silently corrupt references.
 Frame header (24 bytes, little endian):
@@ -20,9 +21,10 @@ Records (inside the decompressed payload), tag byte first:
 from __future__ import annotations
 
 import struct
+import zlib
 from typing import Final
 
-PREAMBLE = struct.Struct("<4sBBHI")
+PREAMBLE = struct.Struct("<4sBBHII")
 PREAMBLE_MAGIC: Final = b"HDES"
 FRAME = struct.Struct("<2sBBIIIII")
 FRAME_MAGIC: Final = b"HF"
@@ -45,3 +47,8 @@ MAX_FRAME: Final = 16 << 20  # bound for wire_len, payload_len and out_len
 MAX_CHUNK: Final = 64 << 10
 MIN_CHUNK: Final = 1 << 10
 MAX_DICT_CAPACITY: Final = 1 << 20
+
+
+def preamble(chunk_kib: int, dict_capacity: int) -> bytes:
+    head = PREAMBLE.pack(PREAMBLE_MAGIC, VERSION, 0, chunk_kib, dict_capacity, 0)[:12]
+    return head + zlib.crc32(head).to_bytes(4, "little")

@@ -1,12 +1,12 @@
 """The data-plane settings each mode implies, derived from the agent's DWCP config.
 
 Why these shapes: on a datacenter link the wire is faster than any compressor, so compression is
-off or LZ4 at its fastest, few streams suffice and CUBIC behaves well on a clean low-RTT path. On
-the internet the wire is the bottleneck: many streams hide per-flow loss and window limits, BBR
-copes with bufferbloat and random loss, zstd at a higher level trades CPU for bytes, smaller
-chunks cap the cost of a retransmit. Hybrid sits between. The config's min/max streams bound
-every profile, an explicit (non-adaptive) congestion algorithm wins everywhere, and algorithm
-"none" disables compression everywhere.
+off (lz4 at level 0, which HDE sends as stored frames), few streams suffice and CUBIC behaves well
+on a clean low-RTT path. On the internet the wire is the bottleneck: many streams hide per-flow
+loss and window limits, BBR copes with bufferbloat and random loss, zstd at a higher level and
+bigger HDE frames trade CPU and latency for bytes. Hybrid sits between. The config's min/max
+streams bound every profile, an explicit (non-adaptive) congestion algorithm wins everywhere, and
+algorithm "none" disables compression everywhere.
 """
 
 from __future__ import annotations
@@ -20,7 +20,11 @@ from novacron.models.config import DwcpConfig
 from novacron.models.mode import ModeName
 
 _MAX_LEVEL = {"zstd": 22, "lz4": 16, "none": 0}
-_CHUNK = {"datacenter": 4 << 20, "hybrid": 1 << 20, "internet": 256 << 10}
+# AMST segment: big on a clean fast path (fewer frames and syscalls), small on the internet so
+# striping over many streams stays fine-grained and one slow stream holds back less reassembly.
+_SEGMENT = {"datacenter": 1 << 20, "hybrid": 512 << 10, "internet": 256 << 10}
+# HDE frame: small where compression is off (latency), big where bytes are dear (ratio).
+_FRAME = {"datacenter": 1 << 20, "hybrid": 2 << 20, "internet": 4 << 20}
 _CONSENSUS = {"datacenter": "raft", "hybrid": "raft", "internet": "gossip"}
 
 
@@ -35,7 +39,8 @@ class ModeProfile:
     compression_algorithm: Literal["zstd", "lz4", "none"]
     compression_level: int
     consensus: str
-    chunk_bytes: int
+    segment_bytes: int
+    frame_bytes: int
     socket_buffer_bytes: int
 
     def __post_init__(self) -> None:
@@ -50,8 +55,9 @@ class ModeProfile:
                 f"{self.compression_algorithm} level must be 0..{top}, got {self.compression_level}",
                 field="compression_level",
             )
-        if self.chunk_bytes <= 0:
-            raise InvalidInput(f"must be > 0, got {self.chunk_bytes}", field="chunk_bytes")
+        for name in ("segment_bytes", "frame_bytes", "socket_buffer_bytes"):
+            if getattr(self, name) <= 0:
+                raise InvalidInput(f"must be > 0, got {getattr(self, name)}", field=name)
 
 
 def _clamp(value: int, lo: int, hi: int) -> int:
@@ -94,7 +100,8 @@ def profile_for(mode: ModeName, dwcp: DwcpConfig) -> ModeProfile:
         compression_algorithm=comp_algo,
         compression_level=level,
         consensus=_CONSENSUS[mode],
-        chunk_bytes=_CHUNK[mode],
+        segment_bytes=_SEGMENT[mode],
+        frame_bytes=_FRAME[mode],
         socket_buffer_bytes=dwcp.transport.socket_buffer_bytes,
     )
 

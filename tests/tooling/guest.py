@@ -50,7 +50,14 @@ BUSYBOX = Path("/bin/busybox")
 FORMAT = "novacron-guest-3"  # bump when the initramfs layout changes, to invalidate caches
 ENV_CACHE = "NOVACRON_TEST_CACHE"
 # ACPI power button (+ its input device), and virtio so tests may attach disks/NICs/balloon.
-DEFAULT_MODULES: tuple[str, ...] = ("evdev", "button", "virtio_pci", "virtio_net", "virtio_blk", "virtio_balloon")
+DEFAULT_MODULES: tuple[str, ...] = (
+    "evdev",
+    "button",
+    "virtio_pci",
+    "virtio_net",
+    "virtio_blk",
+    "virtio_balloon",
+)
 # Text that seeds the working set next to busybox and the workload binary themselves.
 TEXT_CORPUS: tuple[str, ...] = (
     "/usr/share/common-licenses/GPL-3",
@@ -139,7 +146,9 @@ def build_guest(
     the initramfs is rebuilt only when its inputs (sources, busybox, kernel, modules) change.
     """
     if missing := missing_tools("gcc", "cpio", "dpkg-deb"):
-        raise ToolingError(f"building the test guest needs {', '.join(missing)} (apt-get install gcc cpio dpkg)")
+        raise ToolingError(
+            f"building the test guest needs {', '.join(missing)} (apt-get install gcc cpio dpkg)"
+        )
     if not BUSYBOX.exists() or _is_dynamic(BUSYBOX):
         raise ToolingError(f"{BUSYBOX} must be the static busybox (apt-get install busybox-static)")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -189,12 +198,26 @@ def _initrd_key(kernel_version: str, module_files: Sequence[str]) -> str:
 def _build_initrd(dest: Path, kernel_config: Path, modules: Sequence[Path]) -> None:
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".build-") as tmp:
         root = Path(tmp) / "root"
-        for d in ("bin", "sbin", "etc/acpi/PWRF", "lib/modules", "corpus", "dev", "proc", "sys", "run", "tmp"):
+        for d in (
+            "bin",
+            "sbin",
+            "etc/acpi/PWRF",
+            "lib/modules",
+            "corpus",
+            "dev",
+            "proc",
+            "sys",
+            "run",
+            "tmp",
+        ):
             (root / d).mkdir(parents=True, exist_ok=True)
         shutil.copy2(BUSYBOX, root / "bin" / "busybox")
         _install(SRC / "init", root / "init", 0o755)
         _install(SRC / "acpi_power", root / "etc" / "acpi" / "PWRF" / "00000080", 0o755)
-        run(["gcc", "-static", "-O2", "-Wall", "-o", str(root / "sbin" / "wss"), str(SRC / "wss.c")], timeout=300)
+        run(
+            ["gcc", "-static", "-O2", "-Wall", "-o", str(root / "sbin" / "wss"), str(SRC / "wss.c")],
+            timeout=300,
+        )
         for ko in modules:
             shutil.copy2(ko, root / "lib" / "modules" / ko.name)
         (root / "etc" / "modules.order").write_text("".join(ko.stem + "\n" for ko in modules))

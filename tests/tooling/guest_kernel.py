@@ -38,7 +38,9 @@ def kernel_package() -> str:
     if os.environ.get(ENV_PACKAGE):
         return os.environ[ENV_PACKAGE]
     if missing_tools("apt-cache"):
-        raise ToolingError("apt-cache not found: the guest kernel comes from Debian's linux-image-cloud-amd64")
+        raise ToolingError(
+            "apt-cache not found: the guest kernel comes from Debian's linux-image-cloud-amd64"
+        )
     out = run(["apt-cache", "depends", META_PACKAGE], check=False)
     match = re.search(r"Depends:\s*(linux-image-\S+-cloud-amd64)\b", out.stdout)
     if out.returncode != 0 or not match:

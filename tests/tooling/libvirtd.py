@@ -70,7 +70,9 @@ def ensure_system_libvirtd(timeout: float = 30.0, *, stop_at_exit: bool = True) 
     if not is_root():
         raise ToolingError("starting the system libvirtd needs root")
     if missing := missing_tools("libvirtd", "virtlogd", "virsh"):
-        raise ToolingError(f"missing {', '.join(missing)} (apt-get install libvirt-daemon-system libvirt-clients)")
+        raise ToolingError(
+            f"missing {', '.join(missing)} (apt-get install libvirt-daemon-system libvirt-clients)"
+        )
     for d in ("/var/log/libvirt", "/run/libvirt"):
         os.makedirs(d, exist_ok=True)
     for daemon in ("virtlogd", "libvirtd"):
@@ -113,7 +115,9 @@ class LibvirtHost:
         self.root = Path(state_dir).resolve() / name
         for target in PRIVATE_DIRS.values():
             if self.root.is_relative_to(target):
-                raise ValueError(f"state_dir: must not be inside {target} (it is replaced in the host's view)")
+                raise ValueError(
+                    f"state_dir: must not be inside {target} (it is replaced in the host's view)"
+                )
         self.netns = netns
         self.host_uuid = str(uuid.UUID(host_uuid)) if host_uuid else str(uuid.uuid4())
         self._proc: subprocess.Popen[bytes] | None = None
@@ -152,7 +156,8 @@ class LibvirtHost:
         for target in PRIVATE_DIRS.values():
             os.makedirs(target, exist_ok=True)  # mount points must exist in the parent namespace
         mounts = " && ".join(
-            f"mount --bind {shlex.quote(str(self.root / sub))} {target}" for sub, target in PRIVATE_DIRS.items()
+            f"mount --bind {shlex.quote(str(self.root / sub))} {target}"
+            for sub, target in PRIVATE_DIRS.items()
         )
         script = (
             f"set -e; {mounts} && hostname {shlex.quote(self.name)} && "

@@ -57,7 +57,9 @@ class SerialLog:
         """The last ``lines`` lines, for error messages."""
         return "\n".join(self.text().splitlines()[-lines:])
 
-    def wait_for(self, pattern: str | re.Pattern[str], timeout: float = 60.0, *, poll: float = 0.1) -> re.Match[str]:
+    def wait_for(
+        self, pattern: str | re.Pattern[str], timeout: float = 60.0, *, poll: float = 0.1
+    ) -> re.Match[str]:
         """Waits until ``pattern`` (a regex, MULTILINE) matches the log; returns the match.
 
         Raises SerialTimeout with the log tail if it does not appear within ``timeout`` seconds,
@@ -72,7 +74,9 @@ class SerialLog:
                 return match
             err = KERNEL_ERROR_RE.search(text)
             if err:
-                raise SerialTimeout(f"guest kernel error while waiting for {regex.pattern!r}: {self.tail(40)}")
+                raise SerialTimeout(
+                    f"guest kernel error while waiting for {regex.pattern!r}: {self.tail(40)}"
+                )
             if time.monotonic() >= deadline:
                 raise SerialTimeout(
                     f"{regex.pattern!r} not in {self.path} after {timeout}s; last lines:\n{self.tail()}"
@@ -114,7 +118,9 @@ class SerialLog:
             if KERNEL_ERROR_RE.search(self.text()):
                 raise SerialTimeout(f"guest kernel error while waiting for heartbeats: {self.tail(40)}")
             if time.monotonic() >= deadline:
-                raise SerialTimeout(f"no heartbeat after #{counter} in {self.path} within {timeout}s:\n{self.tail()}")
+                raise SerialTimeout(
+                    f"no heartbeat after #{counter} in {self.path} within {timeout}s:\n{self.tail()}"
+                )
             time.sleep(0.1)
 
     def kernel_errors(self) -> list[str]:

@@ -2,16 +2,21 @@
 
 Why a userspace forwarder: this kernel has no netem qdisc, so delay and random loss are added
 here. Why a separate process: a test process busy with its own threads (GIL) would add jitter.
-It is a hub: each namespace gets one TUN device (IFF_TUN|IFF_NO_PI, so reads/writes are bare IP
-packets); a packet read from one device is written to the device whose namespace owns the IPv4
-destination, ``--delay-ms`` later, unless dropped with probability ``--loss``. The delay is
-constant, so one FIFO queue keeps packets in order.
+It is a hub: each namespace gets one TUN device (IFF_TUN|IFF_NO_PI|IFF_VNET_HDR, so reads and
+writes are IP packets behind a virtio-net header); a packet read from one device is written to
+the device whose namespace owns the IPv4 destination, ``--delay-ms`` later, unless dropped with
+probability ``--loss``. The delay is constant, so one FIFO queue keeps packets in order.
+TCP segmentation offload is on, so a read may be a GSO super-packet of up to 64 KiB (~45
+segments): moving those instead of 1500-byte packets lets this Python loop carry ~3 Gbit/s at
+25 ms instead of ~0.5. Such a super-packet is dropped whole with the probability that at least
+one of its segments would be lost, which keeps the share of lost bytes right but makes losses
+bursty (ICMP and small packets see exactly ``--loss``).
 
 Run by link_emulator.TunForwarder (as root):
     python tun_forwarder.py --ifname nclink0 --delay-ms 25 --loss 0.001 \
         --host nc-ab12cd-a=10.213.0.1 --host nc-ab12cd-b=10.213.0.2 --stats-file /run/x.json
 It prints "READY" once every device exists, writes counters to --stats-file on SIGUSR1 and at
-exit, and exits on SIGTERM/SIGINT or when its parent dies.
+exit, and exits on SIGTERM/SIGINT or within 0.5 s of its parent's death.
 """
 
 from __future__ import annotations
@@ -33,8 +38,11 @@ import time
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
+IFF_VNET_HDR = 0x4000
+TUNSETOFFLOAD = 0x400454D0
+TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6 = 0x01, 0x02, 0x04
+VNET_HDR = 10  # struct virtio_net_hdr: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
 CLONE_NEWNET = 0x40000000
-PR_SET_PDEATHSIG = 1
 MAX_QUEUE = 200_000  # packets in flight; beyond this the link drops (like a full router queue)
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -57,7 +65,10 @@ def open_tun(ns_name: str, ifname: str) -> int:
     """
     _setns(ns_name)
     fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
-    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", ifname.encode(), IFF_TUN | IFF_NO_PI))
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", ifname.encode(), IFF_TUN | IFF_NO_PI | IFF_VNET_HDR))
+    # Let the kernel hand over (and take back) TCP segments up to 64 KiB with checksum offload:
+    # ~40x fewer packets to move than at MTU size, which is what lets Python keep up.
+    fcntl.ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)
     return fd
 
 
@@ -78,7 +89,19 @@ class Stats:
         os.replace(tmp, path)
 
 
-def serve(fds: dict[bytes, int], delay: float, loss: float, rng: random.Random, stats: Stats, stats_file: str | None) -> None:
+def _unit_loss(pkt: bytes, loss: float) -> float:
+    """Drop probability for one read: a GSO super-packet of n segments is lost as a whole with
+    probability 1-(1-loss)^n, so the expected share of lost bytes matches per-segment loss."""
+    gso_type, hdr_len, gso_size = pkt[1], *struct.unpack_from("<HH", pkt, 2)
+    if gso_type == 0 or gso_size == 0:
+        return loss
+    segments = -(-(len(pkt) - VNET_HDR - hdr_len) // gso_size)
+    return 1.0 - (1.0 - loss) ** max(1, segments)
+
+
+def serve(
+    fds: dict[bytes, int], delay: float, loss: float, rng: random.Random, stats: Stats, stats_file: str | None
+) -> None:
     """The forwarding loop; returns on SIGTERM/SIGINT."""
     stop = False
     dump = False
@@ -98,7 +121,12 @@ def serve(fds: dict[bytes, int], delay: float, loss: float, rng: random.Random, 
     for fd in fds.values():
         ep.register(fd, select.EPOLLIN)
     queue: collections.deque[tuple[float, int, bytes]] = collections.deque()
+    parent, next_check = os.getppid(), 0.0
     while not stop:
+        if time.monotonic() >= next_check:  # never outlive the test process that started us
+            if os.getppid() != parent:
+                break
+            next_check = time.monotonic() + 0.5
         if dump:
             dump = False
             stats.dump(stats_file)
@@ -111,17 +139,17 @@ def serve(fds: dict[bytes, int], delay: float, loss: float, rng: random.Random, 
         for fd, _ in events:
             for _ in range(256):  # drain a burst, then let the other side have a turn
                 try:
-                    pkt = os.read(fd, 65536)
+                    pkt = os.read(fd, 65536 + VNET_HDR + 1024)
                 except (BlockingIOError, InterruptedError):
                     break
-                if len(pkt) < 20 or pkt[0] >> 4 != 4:
+                if len(pkt) < VNET_HDR + 20 or pkt[VNET_HDR] >> 4 != 4:
                     stats.unroutable += 1  # IPv6 and junk: the link is IPv4 only
                     continue
-                out = fds.get(pkt[16:20])
+                out = fds.get(pkt[VNET_HDR + 16 : VNET_HDR + 20])
                 if out is None or out == fd:
                     stats.unroutable += 1
                     continue
-                if loss and rng.random() < loss:
+                if loss and rng.random() < _unit_loss(pkt, loss):
                     stats.dropped_loss += 1
                     continue
                 if len(queue) >= MAX_QUEUE:
@@ -147,13 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--stats-file", default=None)
     args = ap.parse_args(argv)
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # never outlive the test that started us
-    if os.getppid() == 1:
-        return 1
     fds: dict[bytes, int] = {}
+    home = os.open("/proc/self/ns/net", os.O_RDONLY)
     for spec in args.host:
         ns_name, _, addr = spec.partition("=")
         fds[socket.inet_aton(addr)] = open_tun(ns_name, args.ifname)
+    _libc.setns(home, CLONE_NEWNET)  # live in no test namespace: deleting one must not kill us
+    os.close(home)
     print("READY", flush=True)
     serve(fds, args.delay_ms / 1000.0, args.loss, random.Random(args.seed), Stats(), args.stats_file)
     return 0

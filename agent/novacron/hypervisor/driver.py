@@ -245,10 +245,7 @@ class HypervisorDriver:
         if self.state(name) == "paused":
             self.resume(name)  # a paused guest cannot see the power button
         with calling(f"sending the ACPI power button to {name!r}"):
-            if self.is_test:
-                dom.shutdown()  # the test driver has no ACPI flag
-            else:
-                dom.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN)
+            self._press_power_button(dom)
         try:
             self.wait_for_state(name, {"stopped"}, timeout, f"graceful shutdown of {name!r}")
             return "graceful"
@@ -261,6 +258,12 @@ class HypervisorDriver:
                 ) from e
         self.destroy(name)
         return "forced"
+
+    def _press_power_button(self, dom: libvirt.virDomain) -> None:
+        if self.is_test:
+            dom.shutdown()  # the test driver has no ACPI flag (and its guests always comply)
+        else:
+            dom.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN)
 
     # -- live resources ---------------------------------------------------------------------
     def set_memory_live(self, name: str, mib: int, ack_timeout: float = BALLOON_ACK_S) -> bool:

@@ -49,6 +49,8 @@ class VmRecord:
             raise ValueError(f"name: must be a non-empty string, got {self.name!r}")
         if not isinstance(self.node, str) or not self.node:
             raise ValueError(f"node: must be a non-empty string, got {self.node!r}")
+        if self.uuid is not None and not isinstance(self.uuid, str):
+            raise TypeError(f"uuid: expected a str or None, got {type(self.uuid).__name__}")
         if not isinstance(self.spec, dict):
             raise TypeError(f"spec: expected a dict, got {type(self.spec).__name__}")
         if self.applied is not None and not isinstance(self.applied, dict):

@@ -69,8 +69,19 @@ def test_truncation_yields_a_prefix_then_an_error(seed: int, data: st.DataObject
     dec = HdeDecoder()
     got = decode_all(dec, [stream[:end]])
     assert plain.startswith(got)
+    if end in frame_boundaries(stream):  # HDE has no end marker: AMST's FIN says where a stream ends
+        dec.close()
+        return
     with pytest.raises(HdeProtocolError):
         dec.close()
+
+
+def frame_boundaries(stream: bytes) -> set[int]:
+    pos, found = fmt.PREAMBLE.size, {0}
+    while pos < len(stream):
+        found.add(pos)
+        pos += fmt.FRAME.size + fmt.FRAME.unpack_from(stream, pos)[4]
+    return found
 
 
 @FUZZ

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from novacron.errors import InvalidInput
 from novacron.models.migration import Migration
 from novacron.store import Store
@@ -63,7 +62,9 @@ def test_kv_round_trip_and_overwrite(store: Store) -> None:
     assert store.get_kv("node.identity") == "ノード-2 ✓"
 
 
-@pytest.mark.parametrize(("key", "value", "field"), [("", "v", "key"), ("k", 5, "value"), ("k", "a\x00b", "value")])
+@pytest.mark.parametrize(
+    ("key", "value", "field"), [("", "v", "key"), ("k", 5, "value"), ("k", "a\x00b", "value")]
+)
 def test_kv_bad_input(store: Store, key: str, value: object, field: str) -> None:
     with pytest.raises(InvalidInput) as err:
         store.set_kv(key, value)  # type: ignore[arg-type]

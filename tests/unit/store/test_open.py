@@ -9,13 +9,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from psycopg import sql
-
 from novacron.errors import Unavailable
 from novacron.models.config import AgentConfig
 from novacron.store import LATEST_VERSION, Store, VmRecord, open_store
 from novacron.store.base import redact_url
 from novacron.store.sqlite import sqlite_path_from_url
+from psycopg import sql
+
 from tests.tooling.postgres import pg_schema
 
 
@@ -121,13 +121,15 @@ def test_postgres_reconnects_after_the_server_drops_the_connection(pg_server_url
 def test_postgres_non_utf8_database_is_refused(pg_server_url: str) -> None:
     name = f"novacron_latin1_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        row = admin.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+        row = admin.execute(
+            "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
         if not (row and row[0]):
             pytest.skip(f"role of {redact_url(pg_server_url)} may not create databases")
         admin.execute(
-            sql.SQL("CREATE DATABASE {} ENCODING 'LATIN1' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'").format(
-                sql.Identifier(name)
-            )
+            sql.SQL(
+                "CREATE DATABASE {} ENCODING 'LATIN1' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"
+            ).format(sql.Identifier(name))
         )
     try:
         latin1_url = urlunsplit(urlsplit(pg_server_url)._replace(path=f"/{name}"))

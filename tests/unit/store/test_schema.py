@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from novacron.errors import Unavailable
 from novacron.store import LATEST_VERSION, SchemaTooNew, VmRecord, migrations, open_store
 from novacron.store.migrations import SchemaStep, pending
@@ -57,7 +56,9 @@ def test_database_from_a_newer_agent_is_refused(store_url: str, raw_sql: RawSql)
 
 
 def _extra_step(version: int, sqlite: str, postgresql: str) -> SchemaStep:
-    return SchemaStep(version=version, name=f"test step {version}", sqlite=(sqlite,), postgresql=(postgresql,))
+    return SchemaStep(
+        version=version, name=f"test step {version}", sqlite=(sqlite,), postgresql=(postgresql,)
+    )
 
 
 def test_upgrade_applies_new_steps_in_order_once(
@@ -67,9 +68,15 @@ def test_upgrade_applies_new_steps_in_order_once(
     v2 = LATEST_VERSION + 1
     steps = (
         *migrations.STEPS,
-        _extra_step(v2, "CREATE TABLE extra (id INTEGER PRIMARY KEY, note TEXT)", "CREATE TABLE extra (id INTEGER PRIMARY KEY, note TEXT)"),
+        _extra_step(
+            v2,
+            "CREATE TABLE extra (id INTEGER PRIMARY KEY, note TEXT)",
+            "CREATE TABLE extra (id INTEGER PRIMARY KEY, note TEXT)",
+        ),
         # depends on the step before: order matters
-        _extra_step(v2 + 1, "ALTER TABLE extra ADD COLUMN flag INTEGER", "ALTER TABLE extra ADD COLUMN flag INTEGER"),
+        _extra_step(
+            v2 + 1, "ALTER TABLE extra ADD COLUMN flag INTEGER", "ALTER TABLE extra ADD COLUMN flag INTEGER"
+        ),
     )
     monkeypatch.setattr(migrations, "STEPS", steps)
     with open_store(store_url) as s:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-
 from novacron.errors import InvalidInput
 from novacron.store import Store, VmRecord
 
@@ -127,7 +126,7 @@ def test_delete(store: Store) -> None:
 def test_unicode_and_awkward_json_round_trip(store: Store) -> None:
     spec = {
         "name": "vm-ü",
-        "description": "Grüße aus Köln — 東京 🚀 \"quoted\" back\\slash \n newline \t tab",
+        "description": 'Grüße aus Köln — 東京 🚀 "quoted" back\\slash \n newline \t tab',
         "emoji_key_🔑": ["ß", "ǅ", "\u200b", "\U0001f600"],
         "big": 2**62,
         "neg": -17,

@@ -4,7 +4,8 @@ One TCP stream moves at most window/RTT, so filling a path of bandwidth B and ro
 B*R/window streams. B comes from measured throughput (EWMA) or the PBA prediction, whichever is
 larger. Measured throughput can never show capacity the current streams cannot reach: when every
 stream runs window-limited (throughput >= 85% of N*window/RTT) the estimate is scaled up by
-`probe_gain` so the count can grow. Hysteresis keeps the count from flapping: a new target must
+`probe_gain` so the count can grow; a probe that brought no more than 10% more throughput is not
+repeated at that level (the bottleneck is elsewhere), which stops probe/shrink cycles. Hysteresis keeps the count from flapping: a new target must
 differ by more than `hysteresis` (relative, at least 1 stream) for `confirm` samples in a row.
 Units: bandwidth in bits per second (network convention), windows and BDP in bytes.
 """
@@ -56,6 +57,7 @@ class StreamController:
         self.rtt_s: float | None = None
         self.predicted_bps: float | None = None
         self._pending: tuple[int, int] | None = None  # (direction, samples in a row)
+        self._probed_at: float | None = None  # throughput when we last grew by probing
 
     def set_predicted_bandwidth(self, bps: float | None) -> None:
         if bps is not None and (not math.isfinite(bps) or bps < 0):
@@ -77,11 +79,15 @@ class StreamController:
         if self.predicted_bps is not None and self.predicted_bps > bw:
             bw, reason = self.predicted_bps, "predicted"
         ceiling_bps = self.current * self.window * 8 / self.rtt_s
-        if self.throughput_bps >= 0.85 * ceiling_bps and bw < self.probe_gain * self.throughput_bps:
-            bw, reason = self.probe_gain * self.throughput_bps, "window-limited, probing"
+        limited = self.throughput_bps >= 0.85 * ceiling_bps
+        if limited and (self._probed_at is None or self.throughput_bps > 1.1 * self._probed_at):
+            if bw < self.probe_gain * self.throughput_bps:
+                bw, reason = self.probe_gain * self.throughput_bps, "window-limited, probing"
         bdp = bw / 8 * self.rtt_s
         raw = self._clamp(math.ceil(bdp / self.window))
         changed = self._hysteresis(raw)
+        if changed and reason.startswith("window-limited"):
+            self._probed_at = self.throughput_bps
         seg = int(max(MIN_SEGMENT, min(MAX_SEGMENT, bdp / (2 * self.current))))
         return Decision(self.current, changed, bdp, seg, f"{reason}: bdp {bdp:.0f} B -> {raw} streams")
 

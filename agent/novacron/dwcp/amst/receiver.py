@@ -24,7 +24,7 @@ class AmstReceiver:
         *,
         channel: int = 0,
         reorder_limit: int = 32 << 20,
-        max_streams: int = 512,
+        max_streams: int = 512,  # open at once; indices themselves may go up to 65535
         max_payload: int = MAX_PAYLOAD,
     ) -> None:
         if reorder_limit < 1:
@@ -71,10 +71,16 @@ class AmstReceiver:
             raise
 
     def _feed(self, stream: int, data: bytes | bytearray | memoryview) -> list[Event]:
-        if not 0 <= stream < self.max_streams:
-            raise AmstProtocolError(f"stream index {stream} outside 0..{self.max_streams - 1}")
+        if not 0 <= stream <= 0xFFFF:
+            raise AmstProtocolError(f"stream index {stream} outside 0..65535")
+        if stream in self._closed:
+            if data:
+                raise AmstProtocolError(f"stream {stream}: {len(data)} bytes after STREAM_CLOSE")
+            return []
         parser = self._parsers.get(stream)
         if parser is None:
+            if len(self._parsers) >= self.max_streams:
+                raise AmstProtocolError(f"stream {stream} would exceed {self.max_streams} open streams")
             parser = self._parsers[stream] = FrameParser(stream, max_payload=self.max_payload)
         events: list[Event] = []
         for frame in parser.feed(data):
@@ -85,8 +91,10 @@ class AmstReceiver:
             if frame.channel != self.channel:
                 raise AmstProtocolError(f"stream {stream}: frame for channel {frame.channel}, expected {self.channel}")
             self._on_frame(stream, frame, events)
-        if self._closed and stream in self._closed and parser.buffered:
-            raise AmstProtocolError(f"stream {stream}: {parser.buffered} bytes after STREAM_CLOSE")
+        if stream in self._closed:
+            if parser.buffered:
+                raise AmstProtocolError(f"stream {stream}: {parser.buffered} bytes after STREAM_CLOSE")
+            del self._parsers[stream]
         return events
 
     def _on_frame(self, stream: int, frame: Frame, events: list[Event]) -> None:

@@ -26,8 +26,8 @@ class AmstSender:
         max_streams: int = 512,
         min_segment: int = MIN_SEGMENT,
     ) -> None:
-        if not 1 <= max_streams <= 65535:
-            raise InvalidInput(f"must be 1..65535, not {max_streams}", field="max_streams")
+        if not 1 <= max_streams <= 4096:
+            raise InvalidInput(f"must be 1..4096, not {max_streams}", field="max_streams")
         if not 1 <= streams <= max_streams:
             raise InvalidInput(f"must be 1..max_streams ({max_streams}), not {streams}", field="streams")
         if window_bytes < MAX_SEGMENT:
@@ -46,6 +46,7 @@ class AmstSender:
         self.bytes_sent = 0
         self.closed = False
         self._rr = 0
+        self._next_index = streams
 
     @property
     def total_outstanding(self) -> int:
@@ -89,14 +90,19 @@ class AmstSender:
             self.outstanding[stream] = left
 
     def add_stream(self) -> int:
-        """Lowest free index; the adapter opens a connection, says HELLO, then calls activate()."""
-        used = set(self.active) | set(self.outstanding)
-        for idx in range(self.max_streams):
-            if idx not in used:
-                return idx
-        raise InvalidInput(f"all {self.max_streams} stream slots are in use", field="streams")
+        """A fresh index (never reused within a channel, so a retired stream's late bytes can't be
+        mistaken for a new one's); the adapter connects, says HELLO, then calls activate()."""
+        if len(self.active) >= self.max_streams or self._next_index > 0xFFFF:
+            raise InvalidInput(f"channel already has {len(self.active)} of {self.max_streams} streams",
+                               field="streams")
+        idx = self._next_index
+        self._next_index += 1
+        return idx
 
     def activate(self, stream: int) -> None:
+        if not 0 <= stream <= 0xFFFF:
+            raise InvalidInput(f"stream index must be 0..65535, not {stream}", field="stream")
+        self._next_index = max(self._next_index, stream + 1)
         if stream not in self.active:
             self.active.append(stream)
             self.active.sort()
@@ -133,7 +139,7 @@ class AmstSender:
 
     def _pick(self) -> int:
         active = self.active
-        n = self.max_streams
+        n = 0x10000
         rr = self._rr
         best = min(active, key=lambda s: (self.outstanding[s], (s - rr) % n))
         self._rr = best + 1

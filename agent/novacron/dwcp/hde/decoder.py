@@ -52,8 +52,8 @@ class HdeDecoder:
 
     def close(self) -> None:
         """Declare end of stream; raises if it stopped inside a frame (a truncated stream)."""
-        if self._error is None and self._buf:
-            self._error = HdeProtocolError(f"stream ended inside a frame ({len(self._buf)} bytes left over)")
+        if self._error is None and (self._buf or self._header is not None):
+            self._error = HdeProtocolError(f"stream ended inside a frame ({len(self._buf)} bytes of it received)")
         if self._error is not None:
             raise self._error
 

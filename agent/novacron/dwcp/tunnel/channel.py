@@ -1,0 +1,324 @@
+"""Sending end of a DWCP channel: HDE encoder + AMST sender driven over N asyncio TCP(/TLS) streams.
+
+Each stream has a writer task fed by a queue; the AmstSender decides which queue gets a segment and
+holds the window (write() waits while the queues hold `window_bytes`). close() sends FIN and waits
+for the receiver's FIN_ACK, so a returned close() means the other agent has every byte.
+Live changes (apply_settings) only touch what the next frame or segment uses, or add/retire
+streams through the AMST control frames, so nothing in flight is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from novacron.dwcp.amst import AmstSender, FrameParser, FrameType, hello
+from novacron.dwcp.hde import HdeEncoder
+from novacron.dwcp.tunnel import sockopts
+from novacron.dwcp.tunnel.errors import ChannelError
+from novacron.errors import InvalidInput
+
+HEADER = 28
+
+
+@dataclass(frozen=True)
+class HdeSettings:
+    """Encoder settings for a channel (see HdeEncoder); the lead maps CompressionConfig onto it."""
+
+    algorithm: str = "zstd"
+    level: int = 3
+    chunk_size: int = 4096
+    dict_capacity: int = 65536
+    frame_bytes: int = 1 << 20
+    mode: str = "adaptive"
+
+    @classmethod
+    def of(cls, value: HdeSettings | Mapping[str, Any] | None) -> HdeSettings | None:
+        if value is None or isinstance(value, HdeSettings):
+            return value
+        unknown = set(value) - {f.name for f in fields(cls)}
+        if unknown:
+            raise InvalidInput(f"unknown keys {sorted(unknown)}", field="hde")
+        return cls(**value)
+
+
+class _Stream:
+    def __init__(self, idx: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.idx, self.reader, self.writer = idx, reader, writer
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+        self.congestion: str | None = None
+
+    @property
+    def sock(self) -> socket.socket:
+        return self.writer.get_extra_info("socket")
+
+
+async def read_frame(reader: asyncio.StreamReader, idx: int | None) -> Any:
+    """One frame from a stream (used for the few frames the sending side receives)."""
+    parser = FrameParser(idx)
+    head = await reader.readexactly(HEADER)
+    length = int.from_bytes(head[20:24], "big")
+    frames = parser.feed(head)
+    if not frames:
+        frames = parser.feed(await reader.readexactly(length))
+    return frames[0]
+
+
+class Channel:
+    def __init__(self, host: str, port: int, *, ssl_ctx: ssl.SSLContext | None, server_hostname: str | None,
+                 congestion: str, sndbuf: int | None, rcvbuf: int | None, hde: HdeSettings | None,
+                 sender: AmstSender, connect_timeout: float) -> None:
+        self.host, self.port = host, port
+        self.session_id = os.urandom(16)
+        self.congestion = congestion
+        self.hde = HdeEncoder(**vars(hde)) if hde else None
+        self.sender = sender
+        self.bytes_in = 0
+        self._ssl, self._server_hostname = ssl_ctx, server_hostname
+        self._bufs = (sndbuf, rcvbuf)
+        self._timeout = connect_timeout
+        self._streams: dict[int, _Stream] = {}
+        self._retired: list[_Stream] = []
+        self._error: BaseException | None = None
+        self._changed = asyncio.Event()
+        self._closed = False
+
+    # -- public --------------------------------------------------------------------------------
+    @property
+    def streams(self) -> int:
+        return len(self.sender.active)
+
+    @property
+    def congestion_in_use(self) -> dict[int, str | None]:
+        return {i: s.congestion for i, s in self._streams.items()}
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._check()
+        self.bytes_in += len(data)
+        if self.hde is not None:
+            t0 = time.perf_counter()
+            frames = self.hde.encode(data)
+            self.hde.record_elapsed(time.perf_counter() - t0)
+            if frames:
+                await self._send(b"".join(frames))
+        elif data:
+            await self._send(data)
+
+    async def flush(self) -> None:
+        """Push out what HDE buffers (call when the source goes idle, or latency suffers)."""
+        self._check()
+        if self.hde is not None:
+            t0 = time.perf_counter()
+            frames = self.hde.flush()
+            self.hde.record_elapsed(time.perf_counter() - t0)
+            if frames:
+                await self._send(b"".join(frames))
+
+    async def close(self, timeout: float = 60.0) -> None:
+        """Flush, send FIN, wait until the receiver confirms it has everything, close the streams."""
+        if self._closed:
+            return
+        await self.flush()
+        idx, fin = self.sender.close()
+        self._closed = True
+        self._streams[idx].queue.put_nowait(fin)
+        try:
+            frame = await asyncio.wait_for(read_frame(self._streams[idx].reader, idx), timeout)
+        except Exception as exc:
+            await self._teardown()
+            raise ChannelError(f"no FIN_ACK from the receiver: {self._error or exc!r}") from exc
+        await self._teardown()
+        if frame.type != FrameType.FIN_ACK:
+            raise ChannelError(f"receiver answered FIN with {frame.type.name}: {frame.payload[:200]!r}")
+
+    async def abort(self, reason: str) -> None:
+        if not self._closed:
+            for idx, frame in self.sender.abort(reason):
+                self._streams[idx].queue.put_nowait(frame)
+            self._closed = True
+        await self._teardown()
+
+    async def apply_settings(self, *, streams: int | None = None, compression_level: int | None = None,
+                             compression: str | None = None, hde_mode: str | None = None,
+                             link_rate: float | None = None, congestion: str | None = None,
+                             segment_size: int | None = None) -> dict[str, Any]:
+        """Change the channel while it runs; returns the settings now in force."""
+        self._check()
+        if congestion is not None:
+            self.congestion = sockopts.check_congestion(congestion)
+            for s in self._streams.values():
+                self._set_congestion(s)
+        if self.hde is not None:
+            if compression is not None:
+                self.hde.set_algorithm(compression, compression_level)
+            elif compression_level is not None:
+                self.hde.set_level(compression_level)
+            if hde_mode is not None:
+                self.hde.set_mode(hde_mode)
+            if link_rate is not None:
+                self.hde.set_link_rate(link_rate)
+        if segment_size is not None:
+            self.sender.set_segment_size(segment_size)
+        if streams is not None:
+            if not 1 <= streams <= self.sender.max_streams:
+                raise InvalidInput(f"must be 1..{self.sender.max_streams}, not {streams}", field="streams")
+            await self._resize(streams)
+        return {
+            "streams": self.streams, "congestion": self.congestion, "segment_size": self.sender.segment_size,
+            "compression": self.hde.algorithm if self.hde else "none",
+            "compression_level": self.hde.level if self.hde else 0,
+        }
+
+    def stats(self) -> dict[str, Any]:
+        hs = self.hde.stats if self.hde else None
+        return {"bytes_in": self.bytes_in, "bytes_on_wire": self.sender.bytes_sent, "streams": self.streams,
+                "compression_ratio": hs.ratio if hs else 1.0, "hde": hs}
+
+    # -- internals -----------------------------------------------------------------------------
+    def _check(self) -> None:
+        if self._error is not None:
+            raise ChannelError(f"channel failed: {self._error!r}") from self._error
+        if self._closed:
+            raise ChannelError("channel is closed")
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _send(self, data: bytes | bytearray | memoryview) -> None:
+        while not self.sender.can_send:
+            self._check()
+            await self._changed.wait()
+        self._check()
+        for idx, frame in self.sender.send(data):
+            self._streams[idx].queue.put_nowait(frame)
+
+    async def _writer(self, s: _Stream) -> None:
+        try:
+            while (frame := await s.queue.get()) is not None:
+                s.writer.write(frame)
+                await s.writer.drain()
+                self.sender.on_written(s.idx, len(frame))
+                self._notify()
+        except (OSError, ssl.SSLError) as exc:
+            self._error = self._error or exc
+            self._notify()
+            return
+        if s.idx not in self._streams:  # retired: STREAM_CLOSE is out, let the connection go
+            s.writer.close()
+
+    async def connect(self, idx: int) -> _Stream:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sockopts.tune_socket(sock, sndbuf=self._bufs[0], rcvbuf=self._bufs[1])
+            if self.congestion != "adaptive":
+                sockopts.set_congestion(sock, self.congestion)
+            sock.setblocking(False)
+            async with asyncio.timeout(self._timeout):
+                await asyncio.get_running_loop().sock_connect(sock, (self.host, self.port))
+                reader, writer = await asyncio.open_connection(
+                    sock=sock, ssl=self._ssl, limit=1 << 20,
+                    server_hostname=(self._server_hostname or self.host) if self._ssl else None)
+                sockopts.disable_nodelay(writer.get_extra_info("socket"))
+                writer.write(hello(self.session_id, idx, hde=self.hde is not None))
+                await writer.drain()
+                answer = await read_frame(reader, idx)
+        except BaseException:
+            sock.close()
+            raise
+        if answer.type != FrameType.HELLO_ACK:
+            writer.close()
+            raise ChannelError(f"stream {idx} refused: {answer.type.name} {answer.payload[:200]!r}")
+        s = _Stream(idx, reader, writer)
+        self._set_congestion(s)
+        s.task = asyncio.create_task(self._writer(s), name=f"dwcp-stream-{idx}")
+        self._streams[idx] = s
+        return s
+
+    def _set_congestion(self, s: _Stream) -> None:
+        sock = s.sock
+        s.congestion = sockopts.set_congestion(sock, sockopts.choose(self.congestion, sock))
+
+    async def _resize(self, target: int) -> None:
+        while len(self.sender.active) > target:
+            idx, frame = self.sender.retire_stream()
+            s = self._streams.pop(idx)
+            s.queue.put_nowait(frame)
+            s.queue.put_nowait(None)
+            self._retired.append(s)
+        grow = target - len(self.sender.active)
+        if grow > 0:
+            new = [self.sender.add_stream() for _ in range(grow)]
+            await self.connect_all(new)
+            for i in new:
+                self.sender.activate(i)
+
+    async def connect_all(self, indices: list[int]) -> None:
+        results = await asyncio.gather(*(self.connect(i) for i in indices), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+
+    async def _teardown(self) -> None:
+        everything = list(self._streams.values()) + self._retired
+        for s in everything:
+            s.queue.put_nowait(None)
+        for s in everything:
+            if s.task is not None:
+                try:
+                    await asyncio.wait_for(s.task, 10)
+                except TimeoutError:
+                    s.task.cancel()
+            s.writer.close()
+        for s in everything:
+            try:
+                await asyncio.wait_for(s.writer.wait_closed(), 5)
+            except (OSError, ssl.SSLError, TimeoutError):
+                pass
+        self._streams.clear()
+        self._retired.clear()
+        self._notify()
+
+
+async def open_channel(
+    host: str,
+    port: int,
+    *,
+    streams: int = 4,
+    ssl: ssl.SSLContext | None = None,
+    congestion: str = "adaptive",
+    sndbuf: int | None = 4 << 20,
+    rcvbuf: int | None = 4 << 20,
+    hde: HdeSettings | Mapping[str, Any] | None = None,
+    server_hostname: str | None = None,
+    segment_size: int = 256 << 10,
+    window_bytes: int = 64 << 20,
+    max_streams: int = 512,
+    connect_timeout: float = 15.0,
+) -> Channel:
+    """Connect `streams` TCP (TLS when `ssl` is given) streams to a ChannelServer as one channel."""
+    sockopts.check_congestion(congestion)
+    if not 1 <= streams <= max_streams:
+        raise InvalidInput(f"must be 1..{max_streams}, not {streams}", field="streams")
+    sender = AmstSender(streams=streams, segment_size=segment_size, window_bytes=window_bytes,
+                        max_streams=max_streams)
+    ch = Channel(host, port, ssl_ctx=ssl, server_hostname=server_hostname, congestion=congestion,
+                 sndbuf=sndbuf, rcvbuf=rcvbuf, hde=HdeSettings.of(hde), sender=sender,
+                 connect_timeout=connect_timeout)
+    try:
+        await ch.connect(0)  # first alone: the server creates the session on it
+        await ch.connect_all(list(range(1, streams)))
+    except BaseException as exc:
+        await ch._teardown()
+        if isinstance(exc, ChannelError | asyncio.CancelledError):
+            raise
+        raise ChannelError(f"cannot open channel to {host}:{port}: {exc!r}") from exc
+    return ch

@@ -1,0 +1,73 @@
+"""The executable: handshake, mutual TLS, gRPC server, and a clean exit when Terraform is done.
+
+Terraform owns our lifetime: it starts us, calls GRPCController.Shutdown (or kills us) when it
+is done, and sends SIGINT to the whole process group on Ctrl-C, which we ignore because it
+cancels work through StopProvider instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from concurrent import futures
+
+from novacron_tf import handshake
+
+
+def _logging() -> None:
+    level = (os.environ.get("TF_LOG_PROVIDER") or os.environ.get("TF_LOG") or "WARN").upper()
+    level = {"TRACE": "DEBUG", "JSON": "DEBUG", "OFF": "CRITICAL"}.get(level, level)
+    logging.basicConfig(stream=sys.stderr, level=getattr(logging, level, logging.WARNING),
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def serve(env: dict[str, str] | None = None) -> int:
+    env = dict(os.environ if env is None else env)
+    try:
+        handshake.check_cookie(env)
+        version = handshake.negotiate(env)
+    except handshake.HandshakeError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    _logging()
+    import grpc
+
+    from novacron_tf.plugin_services import add_plugin_services
+    from novacron_tf.protos import stubs
+    from novacron_tf.provider import Provider
+    from novacron_tf.tls import load_client_cert, make_server_cert
+
+    pb = stubs()
+    shutdown = threading.Event()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="tfplugin"))
+    provider = Provider()
+    pb.pb_grpc.add_ProviderServicer_to_server(provider, server)
+    add_plugin_services(server, pb, shutdown)
+
+    cert_der = None
+    client_pem = env.get("PLUGIN_CLIENT_CERT")
+    if client_pem:
+        cert = make_server_cert()
+        creds = grpc.ssl_server_credentials([(cert.key_pem, cert.cert_pem)],
+                                            root_certificates=load_client_cert(client_pem),
+                                            require_client_auth=True)
+        port = server.add_secure_port("127.0.0.1:0", creds)
+        cert_der = cert.cert_der
+    else:  # TF_DISABLE_PLUGIN_TLS: Terraform sends no certificate and expects plaintext
+        port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: shutdown.set())
+    sys.stdout.write(handshake.handshake_line(version, "127.0.0.1", port, cert_der) + "\n")
+    sys.stdout.flush()
+    sys.stdout = sys.stderr  # nothing else may reach the handshake channel
+
+    while not shutdown.wait(0.5):
+        pass
+    provider.stop()
+    server.stop(grace=2).wait(5)
+    return 0

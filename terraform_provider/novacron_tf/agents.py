@@ -18,6 +18,7 @@ from typing import Any
 
 from novacron.client import ApiError, NovacronClient
 from novacron.models.vm import VirtualMachine
+
 from novacron_tf.diagnostics import Diagnostic, DiagnosticsError, error
 
 READ_TIMEOUT_S = 30.0

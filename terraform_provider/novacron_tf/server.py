@@ -39,6 +39,7 @@ def serve(env: dict[str, str] | None = None) -> int:
     from novacron_tf.protos import stubs
     from novacron_tf.provider import Provider
     from novacron_tf.tls import load_client_cert, make_server_cert
+    from novacron_tf.tls_front import TlsFront
 
     pb = stubs()
     shutdown = threading.Event()
@@ -48,17 +49,19 @@ def serve(env: dict[str, str] | None = None) -> int:
     add_plugin_services(server, pb, shutdown)
 
     cert_der = None
+    front = None
     client_pem = env.get("PLUGIN_CLIENT_CERT")
-    if client_pem:
+    if client_pem:  # AutoMTLS: OpenSSL does the TLS in front of a private plaintext gRPC socket
         cert = make_server_cert()
-        creds = grpc.ssl_server_credentials([(cert.key_pem, cert.cert_pem)],
-                                            root_certificates=load_client_cert(client_pem),
-                                            require_client_auth=True)
-        port = server.add_secure_port("127.0.0.1:0", creds)
+        front = TlsFront(cert, load_client_cert(client_pem))
+        os.chmod(front.workdir, 0o700)
+        server.add_insecure_port(f"unix:{front.backend}")
+        server.start()
+        port = front.start()
         cert_der = cert.cert_der
     else:  # TF_DISABLE_PLUGIN_TLS: Terraform sends no certificate and expects plaintext
         port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
+        server.start()
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: shutdown.set())
@@ -70,4 +73,6 @@ def serve(env: dict[str, str] | None = None) -> int:
         pass
     provider.stop()
     server.stop(grace=2).wait(5)
+    if front is not None:
+        front.stop()
     return 0

@@ -15,6 +15,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+HERE = Path(__file__).resolve().parent
 
 
 @dataclass
@@ -57,7 +58,8 @@ def run_playbook(tmp_path: Path):  # type: ignore[no-untyped-def]
             env: dict[str, str] | None = None) -> PlaybookRun:
         path = tmp_path / f"play-{len(list(tmp_path.glob('play-*.yml')))}.yml"
         path.write_text(yaml.safe_dump(plays, sort_keys=False))
-        extra = {"ANSIBLE_STDOUT_CALLBACK": "json"} if json_output else {}
+        extra = {"ANSIBLE_STDOUT_CALLBACK": "json_results",
+                 "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback_plugins")} if json_output else {}
         extra.update(env or {})
         cmd = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(path), *args]
         result = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(extra), timeout=300)

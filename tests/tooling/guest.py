@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._cmd import ToolingError, missing_tools, run
+from .cache import default_cache_dir
 from .guest_kernel import fetch_kernel
 from .serial_log import SerialLog
 
@@ -42,13 +43,13 @@ __all__ = [
     "build_guest",
     "default_cache_dir",
     "guest_memory_mib",
+    "guest_skip_reason",
     "kernel_cmdline",
 ]
 
 SRC = Path(__file__).resolve().parent / "guest_src"
 BUSYBOX = Path("/bin/busybox")
 FORMAT = "novacron-guest-3"  # bump when the initramfs layout changes, to invalidate caches
-ENV_CACHE = "NOVACRON_TEST_CACHE"
 # ACPI power button (+ its input device), and virtio so tests may attach disks/NICs/balloon.
 DEFAULT_MODULES: tuple[str, ...] = (
     "evdev",
@@ -78,16 +79,6 @@ class GuestImage:
     def qemu_args(self, cmdline: str) -> list[str]:
         """The QEMU arguments for a direct kernel boot of this image."""
         return ["-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", cmdline]
-
-
-def default_cache_dir() -> Path:
-    """$NOVACRON_TEST_CACHE, else /var/cache/novacron-test when writable, else <repo>/.cache/novacron-test."""
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE])
-    system = Path("/var/cache/novacron-test")
-    if os.access(system if system.exists() else system.parent, os.W_OK):
-        return system
-    return Path(__file__).resolve().parents[2] / ".cache" / "novacron-test"
 
 
 def kernel_cmdline(
@@ -132,6 +123,15 @@ def guest_memory_mib(wss_mb: int) -> int:
     """Smallest sensible guest RAM for a working set: the set, its checksums, kernel and initramfs."""
     _positive("wss_mb", wss_mb, minimum=1)
     return wss_mb + wss_mb // 256 + 160
+
+
+def guest_skip_reason() -> str | None:
+    """Why the test guest cannot be built here (or None): missing build tools or busybox-static."""
+    if missing := missing_tools("gcc", "cpio", "dpkg-deb", "apt-get"):
+        return f"building the test guest needs {', '.join(missing)}"
+    if not BUSYBOX.exists() or _is_dynamic(BUSYBOX):
+        return f"{BUSYBOX} is not the static busybox (apt-get install busybox-static)"
+    return None
 
 
 def build_guest(

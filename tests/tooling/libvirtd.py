@@ -17,6 +17,7 @@ import atexit
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -24,6 +25,7 @@ import uuid
 from pathlib import Path
 
 from ._cmd import ToolingError, is_root, missing_tools, run
+from .cache import default_cache_dir
 
 SYSTEM_URI = "qemu:///system"
 # The folders a private host gets its own copy of (bind-mounted in its mount namespace).
@@ -47,6 +49,7 @@ group = "root"
 namespaces = [ ]
 """
 
+SYSTEM_CAPS = Path("/var/cache/libvirt/qemu/capabilities")
 _started_system_pids: list[int] = []
 
 
@@ -103,11 +106,18 @@ class LibvirtHost:
     name: short label (also the UTS hostname); state_dir: a folder owned by the test (the host's
     files go to state_dir/name); netns: an existing network namespace to run in (QEMU then gets
     that namespace's addresses, e.g. for migration over an emulated link); host_uuid: fixed
-    UUID, random by default.
+    UUID, random by default; caps_cache: where QEMU capability probes are shared between hosts
+    (probing takes ~8 s per fresh host; libvirt re-probes by itself if a cached probe is stale).
     """
 
     def __init__(
-        self, name: str, state_dir: Path | str, *, netns: str | None = None, host_uuid: str | None = None
+        self,
+        name: str,
+        state_dir: Path | str,
+        *,
+        netns: str | None = None,
+        host_uuid: str | None = None,
+        caps_cache: Path | str | None = None,
     ) -> None:
         if not name or not name.replace("-", "").isalnum() or len(name) > 40:
             raise ValueError(f"name: must be 1-40 letters, digits or '-', got {name!r}")
@@ -120,6 +130,7 @@ class LibvirtHost:
                 )
         self.netns = netns
         self.host_uuid = str(uuid.UUID(host_uuid)) if host_uuid else str(uuid.uuid4())
+        self.caps_cache = Path(caps_cache) if caps_cache else default_cache_dir() / "libvirt-qemu-caps"
         self._proc: subprocess.Popen[bytes] | None = None
         self._mnt_ns: str | None = None
 
@@ -199,6 +210,7 @@ class LibvirtHost:
         for pid in victims:
             _terminate(pid, timeout=5.0)
         self._proc = None
+        _copy_xml(self.root / "cache" / "qemu" / "capabilities", self.caps_cache)
 
     def virsh(self, *args: str, timeout: float = 120.0) -> str:
         """Runs ``virsh -c <uri> args...`` against this host and returns its stdout."""
@@ -223,6 +235,10 @@ class LibvirtHost:
         )
         (etc / "qemu.conf").write_text(QEMU_CONF)
         (etc / "libvirt.conf").write_text("")
+        caps = self.root / "cache" / "qemu" / "capabilities"
+        if not any(caps.glob("*.xml")):
+            _copy_xml(SYSTEM_CAPS, caps)
+            _copy_xml(self.caps_cache, caps)
         for stale in ("libvirtd.pid", "libvirt-sock", "libvirt-sock-ro", "libvirt-admin-sock"):
             with contextlib.suppress(FileNotFoundError):
                 (self.run_dir / stale).unlink()
@@ -239,6 +255,20 @@ class LibvirtHost:
                     pids.add(int(entry.name))
         pids.discard(os.getpid())
         return sorted(pids)
+
+
+def _copy_xml(src: Path, dest: Path) -> None:
+    """Copies capability probes (best effort: a missing or unreadable cache only costs time)."""
+    try:
+        files = list(src.glob("*.xml"))
+        if files:
+            dest.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            tmp = dest / f".{f.name}.{os.getpid()}.tmp"
+            shutil.copyfile(f, tmp)
+            tmp.replace(dest / f.name)
+    except OSError:
+        pass
 
 
 def _answers(uri: str) -> bool:

@@ -33,7 +33,8 @@ from pathlib import Path
 
 from ._cmd import ToolingError, is_root, missing_tools, run
 from .link_emulator import LinkProfile, TunForwarder, get_profile, tbf_args
-from .sysctl_guard import STATE_DIR, ListSysctlHold, read_sysctl
+from ._state import STATE_DIR, pid_alive
+from .sysctl_guard import ListSysctlHold, read_sysctl
 
 PREFIX = "nc-"
 IFNAME = "nclink0"
@@ -63,6 +64,8 @@ def testbed_skip_reason(*tools: str) -> str | None:
 
 class Testbed:
     """N hosts in network namespaces joined by a link with the given profile."""
+
+    __test__ = False  # not a pytest test class despite the name
 
     def __init__(
         self,
@@ -314,17 +317,8 @@ def cleanup_stale(*, force: bool = False) -> list[str]:
             owner = int(json.loads((OWNERS / ns).read_text())["pid"])
         except (OSError, ValueError, KeyError):
             owner = None
-        if (owner is None and force) or (owner is not None and not _pid_alive(owner)):
+        if (owner is None and force) or (owner is not None and not pid_alive(owner)):
             _delete_ns(ns)
             removed.append(ns)
     return removed
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return Path(f"/proc/{pid}").exists()

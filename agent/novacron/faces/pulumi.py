@@ -1,8 +1,9 @@
 """Generate the Pulumi package schema (`schema.json`) of the native provider from the models.
 
 `python -m novacron.faces.pulumi` rewrites
-`pulumi_provider/pulumi_resource_novacron/schema.json`; `--check` exits non-zero when it is stale
-(a test runs it). Pulumi names are camelCase, the models' are snake_case; the provider's
+`pulumi_provider/pulumi_resource_novacron/schema.json` and, from it, the Python SDK's generated
+modules in `pulumi_provider/pulumi_novacron/` (`pulumi_sdk.py`); `--check` exits non-zero when
+any of them is stale (a test runs it). Pulumi names are camelCase, the models' are snake_case; the provider's
 `names.py` maps them at run time and a test checks both agree on every property.
 
 What is not in the models is declared here, in one table each: the provider's own configuration
@@ -23,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from novacron.faces import pulumi_sdk
 from novacron.faces.fields import FieldNode, node_for
 from novacron.models.migration import MigrationOptions
 from novacron.models.mode import ModeSettings, ModeStatus
@@ -30,6 +32,7 @@ from novacron.models.vm import VirtualMachineSpec, VirtualMachineStatus
 
 REPO = Path(__file__).resolve().parents[3]
 SCHEMA_JSON = REPO / "pulumi_provider" / "pulumi_resource_novacron" / "schema.json"
+SDK_DIR = REPO / "pulumi_provider" / "pulumi_novacron"
 PACKAGE = "novacron"
 _TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
 
@@ -238,23 +241,31 @@ class _Info:
         self.description = description
 
 
-def render() -> str:
-    return json.dumps(build(), indent=2, sort_keys=False) + "\n"
+def render() -> dict[Path, str]:
+    """Every generated file: the schema and the SDK modules rendered from it."""
+    schema = build()
+    files = {SCHEMA_JSON: json.dumps(schema, indent=2, sort_keys=False) + "\n"}
+    for name, text in pulumi_sdk.render(schema).items():
+        files[SDK_DIR / name] = text
+    return files
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 if schema.json is stale")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a generated file is stale")
     args = parser.parse_args(argv)
-    text = render()
-    current = SCHEMA_JSON.read_text() if SCHEMA_JSON.exists() else None
-    if current == text:
-        return 0
-    if args.check:
-        print(f"stale: {SCHEMA_JSON.relative_to(REPO)} (run python -m novacron.faces.pulumi)", file=sys.stderr)
+    stale = []
+    for path, text in render().items():
+        if path.exists() and path.read_text() == text:
+            continue
+        stale.append(path)
+        if not args.check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    if args.check and stale:
+        print("stale (run python -m novacron.faces.pulumi): "
+              + ", ".join(str(p.relative_to(REPO)) for p in stale), file=sys.stderr)
         return 1
-    SCHEMA_JSON.parent.mkdir(parents=True, exist_ok=True)
-    SCHEMA_JSON.write_text(text)
     return 0
 
 

@@ -19,6 +19,7 @@
  *                 (default /bin/busybox:/sbin/wss:/corpus)
  *   ready_file    created once the working set is filled    (default /run/wss.ready)
  *   duration_s    exit after this many seconds, 0 = never        (default 0)
+ *   dump_file     write the working set there on exit (host-side tests of its content)
  *
  * Output lines (stdout, flushed):
  *   WSS-FILLED wss_mb=<n> rate_mbps=<n> corpus_bytes=<n>
@@ -48,6 +49,7 @@ struct config {
     unsigned long wss_mb, rate_mbps, heartbeat_ms, mutate_bytes, duration_s;
     char corpus[1024];
     char ready_file[256];
+    char dump_file[256];
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -79,6 +81,7 @@ static void set_option(struct config *c, const char *key, const char *val) {
     else if (!strcmp(key, "duration_s")) c->duration_s = strtoul(val, NULL, 10);
     else if (!strcmp(key, "corpus")) snprintf(c->corpus, sizeof c->corpus, "%s", val);
     else if (!strcmp(key, "ready_file")) snprintf(c->ready_file, sizeof c->ready_file, "%s", val);
+    else if (!strcmp(key, "dump_file")) snprintf(c->dump_file, sizeof c->dump_file, "%s", val);
 }
 
 /* Parses whitespace-separated "novacron.key=value" tokens; others are ignored. */
@@ -177,7 +180,7 @@ static void watch_kmsg(int fd) {
 }
 
 int main(int argc, char **argv) {
-    struct config c = {64, 10, 200, 64, 0, "/bin/busybox:/sbin/wss:/corpus", "/run/wss.ready"};
+    struct config c = {64, 10, 200, 64, 0, "/bin/busybox:/sbin/wss:/corpus", "/run/wss.ready", ""};
     if (argc > 1) {
         for (int i = 1; i < argc; i++) parse_tokens(&c, argv[i]);
     } else {
@@ -249,6 +252,15 @@ int main(int argc, char **argv) {
                 nanosleep(&ts, NULL);
             }
         }
+    }
+    if (c.dump_file[0]) {
+        int fd = open(c.dump_file, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+        for (size_t off = 0, n = pages * PAGE; fd >= 0 && off < n;) {
+            ssize_t w = write(fd, wss + off, n - off);
+            if (w <= 0) break;
+            off += (size_t)w;
+        }
+        if (fd >= 0) close(fd);
     }
     printf("WSS-STOP signal=%d\n", (int)stop_signal);
     return 0;

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from novacron.hypervisor.accel import detect_accel, domain_type
 
 
@@ -27,7 +26,9 @@ def test_usable_device_means_kvm_and_missing_device_tcg(tmp_path: Path) -> None:
     dev = tmp_path / "kvm"
     dev.write_bytes(b"")
     assert detect_accel("qemu:///system", "auto", device=dev, pvm_module=tmp_path / "none")[0] == "kvm"
-    accel, why = detect_accel("qemu:///system", "auto", device=tmp_path / "nokvm", pvm_module=tmp_path / "none")
+    accel, why = detect_accel(
+        "qemu:///system", "auto", device=tmp_path / "nokvm", pvm_module=tmp_path / "none"
+    )
     assert accel == "tcg" and "does not exist" in why
 
 

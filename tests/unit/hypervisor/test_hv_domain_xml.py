@@ -5,12 +5,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import libvirt
-
 from novacron.hypervisor.domain_xml import NS, DiskLayout, DomainLayout, build_domain_xml, memory_ceiling
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.hypervisor.parse import VolumeFacts, observed_spec, parse_domain_xml
 from novacron.models.vm import VirtualMachineSpec
-from novacron.vms.diff import compute_changes, LiveLimits, normalize_desired
+from novacron.vms.diff import LiveLimits, compute_changes, normalize_desired
 
 SPEC = VirtualMachineSpec.model_validate(
     {
@@ -32,8 +31,10 @@ def layout(dtype: str) -> DomainLayout:
         max_vcpus=4,
         memory_ceiling_mib=memory_ceiling(300, 2048),
         node="n1",
-        disks=[DiskLayout("root", "/p/x1-root.qcow2", "pool1", "x1-root.qcow2", "virtio"),
-               DiskLayout("d2", "/p/x1-d2.qcow2", "pool1", "x1-d2.qcow2", "scsi")],  # fmt: skip
+        disks=[
+            DiskLayout("root", "/p/x1-root.qcow2", "pool1", "x1-root.qcow2", "virtio"),
+            DiskLayout("d2", "/p/x1-d2.qcow2", "pool1", "x1-d2.qcow2", "scsi"),
+        ],  # fmt: skip
         seed_iso="/vms/x1/seed.iso",
         console_log="/vms/x1/console.log",
     )
@@ -76,13 +77,19 @@ def test_parse_inverts_build() -> None:
 
 def test_libvirt_normalisation_is_not_a_change(driver: HypervisorDriver) -> None:
     """libvirt adds addresses, controllers, MACs, <boot>, reorders; none of it is a difference."""
-    spec = SPEC.model_copy(update={"networks": SPEC.networks[:1] + [SPEC.networks[0].model_copy(update={"mac": None})]})
+    spec = SPEC.model_copy(
+        update={"networks": SPEC.networks[:1] + [SPEC.networks[0].model_copy(update={"mac": None})]}
+    )
     ours = build_domain_xml(spec, layout("test"))
     driver.define(ours)
     theirs = driver.conn.lookupByName("x1").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     assert theirs != ours
-    a = observed_spec(parse_domain_xml(ours), state="stopped", autostart=False, volumes=VOLS, configured_pool="p")
-    b = observed_spec(parse_domain_xml(theirs), state="stopped", autostart=False, volumes=VOLS, configured_pool="p")
+    a = observed_spec(
+        parse_domain_xml(ours), state="stopped", autostart=False, volumes=VOLS, configured_pool="p"
+    )
+    b = observed_spec(
+        parse_domain_xml(theirs), state="stopped", autostart=False, volumes=VOLS, configured_pool="p"
+    )
     assert b["networks"][1]["mac"] and a["networks"][1]["mac"] is None  # libvirt generated one
     b["networks"][1]["mac"] = None
     assert a == b

@@ -45,11 +45,15 @@ def test_tcp_info_on_a_real_connection(tcp_pair: tuple[socket.socket, socket.soc
     assert info.state == TCP_ESTABLISHED
     assert info.rtt_us > 0 and info.rtt_ms == info.rtt_us / 1000
     assert info.snd_mss > 0 and info.snd_cwnd > 0
-    assert info.bytes_sent == len(payload)
+    # bytes_sent counts retransmissions too (loopback does retransmit under CPU pressure).
+    assert info.bytes_sent is not None and info.bytes_retrans is not None
+    assert info.bytes_sent - info.bytes_retrans == len(payload)
     assert before.bytes_acked is not None and info.bytes_acked == before.bytes_acked + len(payload)
     assert info.segs_out is not None and before.segs_out is not None and info.segs_out > before.segs_out
-    assert info.total_retrans == 0
-    assert loss_ratio(info) == 0.0 and loss_ratio(info, before) == 0.0
+    ratio = loss_ratio(info, before)
+    assert ratio == (info.total_retrans - before.total_retrans) / (info.segs_out - before.segs_out)
+    assert ratio is not None and 0.0 <= ratio <= 1.0
+    assert (info.total_retrans == 0) == (ratio == 0.0) == (info.bytes_retrans == 0)
     assert loss_ratio(info, info) is None  # nothing sent in between
     assert tcp_info(server).bytes_received == len(payload)
 

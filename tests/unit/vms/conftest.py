@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.models.config import AgentConfig
 from novacron.store import Store, open_store
 from novacron.vms.service import VmService
-
 
 TEST_NODE = Path(__file__).with_name("libvirt_test_node.xml")
 
@@ -23,7 +21,12 @@ def cfg(tmp_path: Path) -> AgentConfig:
     return AgentConfig.model_validate(
         {
             "system": {"node_id": "node-a", "data_dir": str(tmp_path), "max_concurrency": 4},
-            "hypervisor": {"uri": f"test://{TEST_NODE}", "max_vcpus": 8, "max_memory_mib": 4096, "shutdown_timeout_s": 2},
+            "hypervisor": {
+                "uri": f"test://{TEST_NODE}",
+                "max_vcpus": 8,
+                "max_memory_mib": 4096,
+                "shutdown_timeout_s": 2,
+            },
         }
     )
 
@@ -61,7 +64,9 @@ def snapshot(driver: HypervisorDriver, store: Store, data_dir: Path) -> dict[str
         doms[d.name()] = (d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), live, d.state()[0], d.autostart())
     vols = {p.name(): sorted(v.name() for v in p.listAllVolumes(0)) for p in conn.listAllStoragePools(0)}
     recs = [(r.name, r.spec, r.applied, r.uuid, r.meta) for r in store.list_vms()]
-    files = sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*") if not p.is_dir() or any(p.iterdir()))
+    files = sorted(
+        str(p.relative_to(data_dir)) for p in data_dir.rglob("*") if not p.is_dir() or any(p.iterdir())
+    )
     return {"domains": doms, "volumes": vols, "records": recs, "files": files}
 
 

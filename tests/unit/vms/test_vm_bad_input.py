@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from novacron.errors import Conflict, HypervisorError, InvalidInput, NovacronError
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.models.vm import VirtualMachineSpec
@@ -18,7 +17,11 @@ pytestmark = pytest.mark.asyncio
 
 
 def doc(**kw: Any) -> dict[str, Any]:
-    d: dict[str, Any] = {"name": "bad1", "disks": [{"name": "root", "size_gib": 1}], "networks": [{"network": "default"}]}
+    d: dict[str, Any] = {
+        "name": "bad1",
+        "disks": [{"name": "root", "size_gib": 1}],
+        "networks": [{"network": "default"}],
+    }
     d.update(kw)
     return d
 
@@ -79,7 +82,13 @@ CASES: list[tuple[str, dict[str, Any], type[NovacronError], str, str]] = [
 
 @pytest.mark.parametrize(("case", "body", "exc", "field", "reason"), CASES, ids=[c[0] for c in CASES])
 async def test_bad_spec_is_refused_before_anything_is_touched(
-    svc: VmService, snap, case: str, body: dict[str, Any], exc: type, field: str, reason: str  # type: ignore[no-untyped-def]
+    svc: VmService,
+    snap,
+    case: str,
+    body: dict[str, Any],
+    exc: type,
+    field: str,
+    reason: str,  # type: ignore[no-untyped-def]
 ) -> None:
     spec = spec_from_dict(body)
     before = snap()
@@ -123,7 +132,12 @@ async def test_volume_name_clash_is_a_conflict(svc: VmService, driver: Hyperviso
 
 
 async def test_failure_midway_through_create_rolls_everything_back(
-    svc: VmService, driver: HypervisorDriver, store: Store, snap, monkeypatch: pytest.MonkeyPatch, tmp_path: Path  # type: ignore[no-untyped-def]
+    svc: VmService,
+    driver: HypervisorDriver,
+    store: Store,
+    snap,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     def broken_start(name: str, timeout: float = 60.0) -> None:
         raise HypervisorError(f"starting {name!r}: simulated QEMU failure")

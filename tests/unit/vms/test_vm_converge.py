@@ -6,7 +6,6 @@ from pathlib import Path
 
 import libvirt
 import pytest
-
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.hypervisor.parse import parse_domain_xml
 from novacron.models.vm import VirtualMachineSpec
@@ -37,7 +36,9 @@ def live_xml(driver: HypervisorDriver, name: str):  # type: ignore[no-untyped-de
     return parse_domain_xml(driver.conn.lookupByName(name).XMLDesc(0))
 
 
-async def test_create_defines_starts_and_records(svc: VmService, driver: HypervisorDriver, store: Store) -> None:
+async def test_create_defines_starts_and_records(
+    svc: VmService, driver: HypervisorDriver, store: Store
+) -> None:
     res = await svc.converge(web())
     assert res.changed and res.action == "create" and not res.dry_run
     assert res.diff["before"] == {} and res.diff["after"]["memory_mib"] == 512
@@ -61,7 +62,9 @@ async def test_create_defines_starts_and_records(svc: VmService, driver: Hypervi
     assert got.model_dump(exclude={"status"}) == vm.model_dump(exclude={"status"})
 
 
-async def test_rerun_after_success_reports_no_change(svc: VmService, driver: HypervisorDriver, tmp_path: Path) -> None:
+async def test_rerun_after_success_reports_no_change(
+    svc: VmService, driver: HypervisorDriver, tmp_path: Path
+) -> None:
     base = tmp_path / "base.raw"
     base.write_bytes(b"\0" * (1 << 20))
     spec = web(
@@ -136,7 +139,11 @@ async def test_memory_above_live_ceiling_is_next_boot(svc: VmService, driver: Hy
     assert res.vm is not None and res.vm.status.pending_changes == ["memory_mib"]
     await svc.converge(web(memory_mib=ceiling + 256, state="stopped"))
     vm = (await svc.converge(web(memory_mib=ceiling + 256))).vm
-    assert vm is not None and vm.status.pending_changes == [] and live_xml(driver, "web1").memory_mib == ceiling + 256
+    assert (
+        vm is not None
+        and vm.status.pending_changes == []
+        and live_xml(driver, "web1").memory_mib == ceiling + 256
+    )
 
 
 async def test_live_vcpu_hotplug_and_stopped_vm_changes(svc: VmService, driver: HypervisorDriver) -> None:
@@ -150,7 +157,9 @@ async def test_live_vcpu_hotplug_and_stopped_vm_changes(svc: VmService, driver: 
     assert config_xml(driver, "web1").vcpus == 3
 
 
-async def test_cloud_init_change_rewrites_seed_for_next_boot(svc: VmService, driver: HypervisorDriver) -> None:
+async def test_cloud_init_change_rewrites_seed_for_next_boot(
+    svc: VmService, driver: HypervisorDriver
+) -> None:
     await svc.converge(web(cloud_init={"user_data": "one"}))
     seed = driver.seed_path("web1")
     assert seed.read_bytes()[32808:32814] == b"cidata"  # ISO9660 volume id
@@ -170,7 +179,10 @@ async def test_adding_a_disk_and_a_nic(svc: VmService, driver: HypervisorDriver)
         networks=[{"network": "default"}, {"network": "default", "mac": "52:54:00:aa:bb:cc"}],
     )
     res = await svc.converge(want)
-    assert [(c.field, c.apply) for c in res.changes] == [("disks.1", "next_boot"), ("networks.1", "next_boot")]
+    assert [(c.field, c.apply) for c in res.changes] == [
+        ("disks.1", "next_boot"),
+        ("networks.1", "next_boot"),
+    ]
     assert driver.list_volumes("default") == ["web1-logs.qcow2", "web1-root.qcow2"]
     nics = config_xml(driver, "web1").nics
     assert nics[1].mac == "52:54:00:aa:bb:cc"

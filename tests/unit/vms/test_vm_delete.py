@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from novacron.errors import Conflict
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.models.vm import VirtualMachineSpec
@@ -30,7 +29,10 @@ async def test_delete_removes_domain_volumes_seed_and_record(
     res = await svc.delete("d1")
     assert res.changed and res.action == "delete"
     assert [c.field for c in res.changes] == ["vm", "storage"]
-    assert res.diff["after"] == {} and res.diff["before"]["storage"] == ["default/d1-root.qcow2", "default/d1-data.qcow2"]
+    assert res.diff["after"] == {} and res.diff["before"]["storage"] == [
+        "default/d1-root.qcow2",
+        "default/d1-data.qcow2",
+    ]
     assert driver.lookup("d1") is None
     assert driver.list_volumes("default") == []
     assert not driver.seed_path("d1").exists() and not driver.vm_dir("d1").exists()
@@ -56,7 +58,9 @@ async def test_delete_dry_run_touches_nothing(svc: VmService, snap) -> None:  # 
     assert snap() == before
 
 
-async def test_delete_never_touches_storage_it_did_not_create(svc: VmService, driver: HypervisorDriver) -> None:
+async def test_delete_never_touches_storage_it_did_not_create(
+    svc: VmService, driver: HypervisorDriver
+) -> None:
     pool = driver.conn.storagePoolLookupByName("default")
     pool.createXML("<volume><name>foreign.qcow2</name><capacity unit='G'>1</capacity></volume>", 0)
     await svc.converge(SPEC)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from novacron.models.vm import VirtualMachineSpec
-from novacron.vms.diff import LiveLimits, compute_changes, diff_doc, drift_fields, normalize_desired, pending_fields
+from novacron.vms.diff import (
+    LiveLimits,
+    compute_changes,
+    diff_doc,
+    drift_fields,
+    normalize_desired,
+    pending_fields,
+)
 
 RUNNING = LiveLimits(running=True, memory_ceiling_mib=1024, max_vcpus=8, can_resize_disks=True)
 STOPPED = LiveLimits(running=False)
@@ -58,12 +65,20 @@ def test_memory_and_vcpus_live_within_limits_next_boot_beyond() -> None:
 def test_disk_changes() -> None:
     cur = observed()
     grow = spec(disks=[{"name": "root", "size_gib": 5}, {"name": "os", "base_image": "/img/base.qcow2"}])
-    assert fields(compute_changes(cur, normalize_desired(grow, cur), RUNNING)) == [("disks.0.size_gib", "live")]
+    assert fields(compute_changes(cur, normalize_desired(grow, cur), RUNNING)) == [
+        ("disks.0.size_gib", "live")
+    ]
     no_resize = LiveLimits(running=True, memory_ceiling_mib=1024, max_vcpus=8, can_resize_disks=False)
-    assert fields(compute_changes(cur, normalize_desired(grow, cur), no_resize)) == [("disks.0.size_gib", "recreate")]
+    assert fields(compute_changes(cur, normalize_desired(grow, cur), no_resize)) == [
+        ("disks.0.size_gib", "recreate")
+    ]
     rebase = spec(disks=[{"name": "root", "size_gib": 4}, {"name": "os", "base_image": "/img/other.qcow2"}])
-    assert fields(compute_changes(cur, normalize_desired(rebase, cur), RUNNING)) == [("disks.1.base_image", "recreate")]
-    removed_and_added = spec(disks=[{"name": "os", "base_image": "/img/base.qcow2"}, {"name": "new", "size_gib": 1}])
+    assert fields(compute_changes(cur, normalize_desired(rebase, cur), RUNNING)) == [
+        ("disks.1.base_image", "recreate")
+    ]
+    removed_and_added = spec(
+        disks=[{"name": "os", "base_image": "/img/base.qcow2"}, {"name": "new", "size_gib": 1}]
+    )
     assert fields(compute_changes(cur, normalize_desired(removed_and_added, cur), RUNNING)) == [
         ("disks.1", "next_boot"),
         ("disks.0", "recreate"),
@@ -72,7 +87,9 @@ def test_disk_changes() -> None:
 
 def test_other_fields_and_diff_doc() -> None:
     cur = observed()
-    want = spec(cloud_init={"user_data": "bye"}, labels={"x": "y"}, state="paused", networks=[], autostart=True)
+    want = spec(
+        cloud_init={"user_data": "bye"}, labels={"x": "y"}, state="paused", networks=[], autostart=True
+    )
     changes = compute_changes(cur, normalize_desired(want, cur), RUNNING)
     assert fields(changes) == [
         ("networks.0", "next_boot"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import libvirt
 import pytest
-
 from novacron.errors import StateTimeout
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.models.config import AgentConfig
@@ -33,7 +32,10 @@ async def test_running_paused_running_stopped(svc: VmService, driver: Hypervisor
     res = await svc.converge(spec("running"))
     assert lv_state(driver)[0] == libvirt.VIR_DOMAIN_RUNNING and res.vm.status.actual_state == "running"  # type: ignore[union-attr]
     res = await svc.converge(spec("stopped"))
-    assert lv_state(driver) == (libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN)  # graceful, not destroyed
+    assert lv_state(driver) == (
+        libvirt.VIR_DOMAIN_SHUTOFF,
+        libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN,
+    )  # graceful, not destroyed
     assert res.vm.status.actual_state == "stopped" and res.vm.state == "stopped"  # type: ignore[union-attr]
     assert not (await svc.converge(spec("stopped"))).changed
 
@@ -69,7 +71,10 @@ async def test_stop_times_out_without_force_and_forces_when_asked(cfg: AgentConf
         assert drv.conn.lookupByName("p1").state()[0] == libvirt.VIR_DOMAIN_RUNNING  # not forced
         res = await svc.converge(spec("stopped"), force_stop=True)
         assert res.changed
-        assert drv.conn.lookupByName("p1").state() == [libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED]
+        assert drv.conn.lookupByName("p1").state() == [
+            libvirt.VIR_DOMAIN_SHUTOFF,
+            libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED,
+        ]
         assert [e.kind for e in store.list_events(subject="p1")][:2] == ["vm.updated", "vm.error"]
     finally:
         svc.close()

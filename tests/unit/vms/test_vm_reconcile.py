@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import libvirt
 import pytest
-
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.models.config import AgentConfig
 from novacron.models.vm import VirtualMachineSpec
@@ -14,7 +13,13 @@ from novacron.vms.service import VmService
 pytestmark = pytest.mark.asyncio
 
 SPEC = VirtualMachineSpec.model_validate(
-    {"name": "rc1", "memory_mib": 512, "vcpus": 2, "disks": [{"name": "root", "size_gib": 1}], "labels": {"a": "b"}}
+    {
+        "name": "rc1",
+        "memory_mib": 512,
+        "vcpus": 2,
+        "disks": [{"name": "root", "size_gib": 1}],
+        "labels": {"a": "b"},
+    }
 )
 
 
@@ -32,7 +37,10 @@ async def test_out_of_band_change_is_recorded_as_drift(
         findings = await restarted.reconcile()
         (f,) = [f for f in findings if f["vm"] == "rc1"]
         assert f["kind"] == "changed" and f["fields"] == ["vcpus", "memory_mib"]
-        assert f["expected"] == {"vcpus": 2, "memory_mib": 512} and f["observed"] == {"vcpus": 3, "memory_mib": 768}
+        assert f["expected"] == {"vcpus": 2, "memory_mib": 512} and f["observed"] == {
+            "vcpus": 3,
+            "memory_mib": 768,
+        }
         events = store.list_events(subject="rc1", kind="drift")
         assert len(events) == 1 and events[0].detail["fields"] == ["vcpus", "memory_mib"]
         rec = store.get_vm("rc1")
@@ -88,7 +96,9 @@ async def test_our_domain_unknown_to_the_store_is_adopted(
         assert rec is not None and rec.meta["adopted"] is True
         assert VirtualMachineSpec.model_validate(rec.spec).memory_mib == 512
         assert rec.meta["volumes"] == [{"pool": "default", "volume": "rc1-root.qcow2"}]
-        assert [e.detail["kind"] for e in fresh.list_events(kind="drift")] == ["adopted"]  # no event for "test"
+        assert [e.detail["kind"] for e in fresh.list_events(kind="drift")] == [
+            "adopted"
+        ]  # no event for "test"
         again = await other.converge(SPEC)
         assert not again.changed
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from novacron.errors import Conflict
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.store import Store
@@ -16,7 +15,10 @@ pytestmark = pytest.mark.asyncio
 
 
 def spec(**kw: Any):  # type: ignore[no-untyped-def]
-    d: dict[str, Any] = {"name": "r1", "disks": [{"name": "root", "size_gib": 2}, {"name": "data", "size_gib": 1}]}
+    d: dict[str, Any] = {
+        "name": "r1",
+        "disks": [{"name": "root", "size_gib": 2}, {"name": "data", "size_gib": 1}],
+    }
     d.update(kw)
     return spec_from_dict(d)
 
@@ -24,15 +26,31 @@ def spec(**kw: Any):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     ("disks", "field", "words"),
     [
-        ([{"name": "root", "size_gib": 2, "bus": "sata"}, {"name": "data", "size_gib": 1}], "disks.0.bus", "disks.0.bus"),
+        (
+            [{"name": "root", "size_gib": 2, "bus": "sata"}, {"name": "data", "size_gib": 1}],
+            "disks.0.bus",
+            "disks.0.bus",
+        ),
         ([{"name": "root", "size_gib": 2}], "disks.1", "disks.1"),  # removing a disk
-        ([{"name": "root", "size_gib": 1}, {"name": "data", "size_gib": 1}], "disks.0.size_gib", "disks.0.size_gib"),
+        (
+            [{"name": "root", "size_gib": 1}, {"name": "data", "size_gib": 1}],
+            "disks.0.size_gib",
+            "disks.0.size_gib",
+        ),
         # the test driver cannot resize volumes, so even growing is a recreate there (and says so)
-        ([{"name": "root", "size_gib": 3}, {"name": "data", "size_gib": 1}], "disks.0.size_gib", "needs a new VM"),
+        (
+            [{"name": "root", "size_gib": 3}, {"name": "data", "size_gib": 1}],
+            "disks.0.size_gib",
+            "needs a new VM",
+        ),
     ],
 )
 async def test_recreate_only_changes_are_refused_without_recreate(
-    svc: VmService, snap, disks: list[dict[str, Any]], field: str, words: str  # type: ignore[no-untyped-def]
+    svc: VmService,
+    snap,
+    disks: list[dict[str, Any]],
+    field: str,
+    words: str,  # type: ignore[no-untyped-def]
 ) -> None:
     await svc.converge(spec())
     before = snap()

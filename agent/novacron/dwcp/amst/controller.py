@@ -80,9 +80,9 @@ class StreamController:
             bw, reason = self.predicted_bps, "predicted"
         ceiling_bps = self.current * self.window * 8 / self.rtt_s
         limited = self.throughput_bps >= 0.85 * ceiling_bps
-        if limited and (self._probed_at is None or self.throughput_bps > 1.1 * self._probed_at):
-            if bw < self.probe_gain * self.throughput_bps:
-                bw, reason = self.probe_gain * self.throughput_bps, "window-limited, probing"
+        fresh = self._probed_at is None or self.throughput_bps > 1.1 * self._probed_at
+        if limited and fresh and bw < self.probe_gain * self.throughput_bps:
+            bw, reason = self.probe_gain * self.throughput_bps, "window-limited, probing"
         bdp = bw / 8 * self.rtt_s
         raw = self._clamp(math.ceil(bdp / self.window))
         changed = self._hysteresis(raw)

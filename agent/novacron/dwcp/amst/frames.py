@@ -57,11 +57,12 @@ class Frame:
 
 
 def encode_frame(
-    ftype: FrameType, *, stream: int, channel: int = 0, seq: int = 0, payload: bytes = b"", flags: int = 0
+    ftype: FrameType, *, stream: int, channel: int = 0, seq: int = 0,
+    payload: bytes | memoryview = b"", flags: int = 0,
 ) -> bytes:
-    head = HEADER.pack(MAGIC, VERSION, ftype, flags, 0, stream, channel, seq, len(payload), 0)
-    crc = zlib.crc32(payload, zlib.crc32(head[:24]))
-    return head[:24] + crc.to_bytes(4, "big") + payload
+    head = HEADER.pack(MAGIC, VERSION, ftype, flags, 0, stream, channel, seq, len(payload), 0)[:24]
+    crc = zlib.crc32(payload, zlib.crc32(head))
+    return b"".join((head, crc.to_bytes(4, "big"), payload))  # the payload is copied exactly once
 
 
 def hello(session_id: bytes, stream: int, *, channel: int = 0, hde: bool = False) -> bytes:
@@ -82,33 +83,45 @@ class FrameParser:
     def __init__(self, stream: int | None, *, max_payload: int = MAX_PAYLOAD) -> None:
         self.stream = stream
         self.max_payload = max_payload
-        self._buf = bytearray()
+        self._parts: list[bytes] = []  # received bytes not yet parsed, joined only when a frame is whole
+        self._size = 0
+        self._need = HEADER.size  # bytes required before parsing can progress
         self._head: tuple[int, int, int, int, int, int, bytes] | None = None
 
     @property
     def buffered(self) -> int:
-        return len(self._buf)
+        return self._size
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
-        self._buf += data
+        if data:
+            self._parts.append(bytes(data))
+            self._size += len(data)
+        if self._size < self._need:
+            return []
+        buf = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+        view = memoryview(buf)
         frames: list[Frame] = []
-        buf, pos = self._buf, 0
+        pos, end = 0, len(buf)
         while True:
             if self._head is None:
-                if len(buf) - pos < HEADER.size:
+                if end - pos < HEADER.size:
+                    self._need = HEADER.size
                     break
-                self._head = self._check_header(bytes(buf[pos : pos + HEADER.size]))
+                self._head = self._check_header(bytes(view[pos : pos + HEADER.size]))
                 pos += HEADER.size
             ftype, flags, stream, channel, seq, length, raw = self._head
-            if len(buf) - pos < length:
+            if end - pos < length:
+                self._need = length
                 break
-            payload = bytes(buf[pos : pos + length])
+            payload = buf[pos : pos + length] if (pos or length != end) else buf
             pos += length
             self._head = None
             if zlib.crc32(payload, zlib.crc32(raw[:24])) != int.from_bytes(raw[24:], "big"):
                 raise AmstProtocolError(f"stream {self.stream}: crc mismatch in {FrameType(ftype).name} seq {seq}")
             frames.append(Frame(FrameType(ftype), stream, channel, seq, payload, flags))
-        del buf[:pos]
+        rest = buf[pos:] if pos < end else b""
+        self._parts = [rest] if rest else []
+        self._size = len(rest)
         return frames
 
     def _check_header(self, raw: bytes) -> tuple[int, int, int, int, int, int, bytes]:

@@ -54,6 +54,10 @@ class AmstReceiver:
             return True
         return self._last_seq.get(stream, -1) < self.next_seq
 
+    def is_closed(self, stream: int) -> bool:
+        """True once the sender retired `stream` with STREAM_CLOSE."""
+        return stream in self._closed
+
     def fin_ack(self, stream: int) -> bytes:
         """The frame the adapter writes back on the FIN's stream once EndOfChannel was reported."""
         return encode_frame(FrameType.FIN_ACK, stream=stream, channel=self.channel)

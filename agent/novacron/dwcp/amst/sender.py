@@ -69,7 +69,7 @@ class AmstSender:
         view = memoryview(data)
         seg = self.segment_size
         for pos in range(0, len(view), seg):
-            payload = bytes(view[pos : pos + seg])
+            payload = view[pos : pos + seg]
             stream = self._pick()
             frame = encode_frame(FrameType.DATA, stream=stream, channel=self.channel, seq=self.next_seq,
                                  payload=payload)

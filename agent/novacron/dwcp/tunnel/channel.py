@@ -10,6 +10,7 @@ streams through the AMST control frames, so nothing in flight is dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import ssl
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from novacron.dwcp.amst import AmstSender, FrameParser, FrameType, hello
+from novacron.dwcp.amst import AmstSender, FrameParser, FrameType, StreamController, hello
 from novacron.dwcp.hde import HdeEncoder
 from novacron.dwcp.tunnel import sockopts
 from novacron.dwcp.tunnel.errors import ChannelError
@@ -88,6 +89,8 @@ class Channel:
         self._retired: list[_Stream] = []
         self._error: BaseException | None = None
         self._changed = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._autotune: asyncio.Task[None] | None = None  # one write/flush at a time: the encoder is not reentrant
         self._closed = False
 
     # -- public --------------------------------------------------------------------------------
@@ -100,26 +103,35 @@ class Channel:
         return {i: s.congestion for i, s in self._streams.items()}
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue `data` on the channel; waits while the send window is full (back-pressure)."""
         self._check()
-        self.bytes_in += len(data)
-        if self.hde is not None:
-            t0 = time.perf_counter()
-            frames = self.hde.encode(data)
-            self.hde.record_elapsed(time.perf_counter() - t0)
-            if frames:
-                await self._send(b"".join(frames))
-        elif data:
-            await self._send(data)
+        async with self._lock:
+            self.bytes_in += len(data)
+            if self.hde is not None:
+                # in a worker thread: zstd and crc32 release the GIL, so encoding this write overlaps
+                # with the event loop sending the previous one
+                frames = await asyncio.to_thread(self._encode, bytes(data))
+                if frames:
+                    await self._send(frames)
+            elif data:
+                await self._send(data)
 
     async def flush(self) -> None:
         """Push out what HDE buffers (call when the source goes idle, or latency suffers)."""
         self._check()
         if self.hde is not None:
-            t0 = time.perf_counter()
-            frames = self.hde.flush()
-            self.hde.record_elapsed(time.perf_counter() - t0)
-            if frames:
-                await self._send(b"".join(frames))
+            async with self._lock:
+                frames = self._encode(None)
+                if frames:
+                    await self._send(frames)
+
+    def _encode(self, data: bytes | None) -> bytes:
+        """encode(data), or flush() for None, timed for the encoder's adaptive compression."""
+        assert self.hde is not None
+        t0 = time.perf_counter()
+        frames = self.hde.flush() if data is None else self.hde.encode(data)
+        self.hde.record_elapsed(time.perf_counter() - t0)
+        return b"".join(frames)
 
     async def close(self, timeout: float = 60.0) -> None:
         """Flush, send FIN, wait until the receiver confirms it has everything, close the streams."""
@@ -175,6 +187,33 @@ class Channel:
             "compression": self.hde.algorithm if self.hde else "none",
             "compression_level": self.hde.level if self.hde else 0,
         }
+
+    def start_autotune(self, controller: StreamController, *, interval: float = 1.0) -> asyncio.Task[None]:
+        """Every `interval` feed the controller this channel's throughput and the streams' mean RTT
+        (TCP_INFO), apply its stream count and segment size, and hint HDE with the link rate."""
+        if self._autotune is not None:
+            self._autotune.cancel()
+        self._autotune = asyncio.create_task(self._autotune_loop(controller, interval), name="dwcp-autotune")
+        return self._autotune
+
+    async def _autotune_loop(self, controller: StreamController, interval: float) -> None:
+        last, t_last = self.sender.bytes_sent, time.perf_counter()
+        while not self._closed and self._error is None:
+            await asyncio.sleep(interval)
+            now, sent = time.perf_counter(), self.sender.bytes_sent
+            rtts = [i[0] for s in list(self._streams.values()) if (i := sockopts.tcp_info(s.sock)) and i[0] > 0]
+            bps = (sent - last) * 8 / max(now - t_last, 1e-6)
+            last, t_last = sent, now
+            if not rtts or self._closed:
+                continue
+            decision = controller.on_sample(bps, sum(rtts) / len(rtts))
+            if self.hde is not None and bps > 0:
+                self.hde.set_link_rate(max(bps, controller.predicted_bps or 0) / 8)
+            if decision.target_streams != self.streams or decision.segment_size != self.sender.segment_size:
+                try:
+                    await self.apply_settings(streams=decision.target_streams, segment_size=decision.segment_size)
+                except ChannelError:
+                    return
 
     def stats(self) -> dict[str, Any]:
         hs = self.hde.stats if self.hde else None
@@ -268,6 +307,8 @@ class Channel:
                 raise r
 
     async def _teardown(self) -> None:
+        if self._autotune is not None and self._autotune is not asyncio.current_task():
+            self._autotune.cancel()
         everything = list(self._streams.values()) + self._retired
         for s in everything:
             s.queue.put_nowait(None)
@@ -279,10 +320,8 @@ class Channel:
                     s.task.cancel()
             s.writer.close()
         for s in everything:
-            try:
+            with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
                 await asyncio.wait_for(s.writer.wait_closed(), 5)
-            except (OSError, ssl.SSLError, TimeoutError):
-                pass
         self._streams.clear()
         self._retired.clear()
         self._notify()

@@ -1,0 +1,5 @@
+import sys
+
+from pulumi_resource_novacron.main import main
+
+sys.exit(main())

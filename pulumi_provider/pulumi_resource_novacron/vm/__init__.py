@@ -1,0 +1,1 @@
+"""The novacron:index:VirtualMachine resource: inputs, diff, and the lifecycle against agents."""

@@ -110,14 +110,19 @@ async def dwcp_run(host: str, port: int, streams: int, hde: dict | None, data: b
     await ch.close()  # returns after the receiver's FIN_ACK: everything arrived
     dt = time.perf_counter() - t0
     st = ch.stats()
-    return {"mib_s": sent / dt / MIB, "wire_mib_s": st["bytes_on_wire"] / dt / MIB, "ratio": st["compression_ratio"]}
+    return {
+        "mib_s": sent / dt / MIB,
+        "wire_mib_s": st["bytes_on_wire"] / dt / MIB,
+        "ratio": st["compression_ratio"],
+    }
 
 
 # -- iperf3 ----------------------------------------------------------------------------------------
 def iperf3(args: argparse.Namespace, streams: int) -> float | None:
     port = free_port()
-    server = subprocess.Popen(netns(args) + ["iperf3", "-s", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        netns(args) + ["iperf3", "-s", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 5  # (a probe connection would end a `-s -1` server)
         while time.monotonic() < deadline:
@@ -128,8 +133,23 @@ def iperf3(args: argparse.Namespace, streams: int) -> float | None:
                 time.sleep(0.05)
         for _ in range(3):  # the server may still be busy with the probe connection: retry
             time.sleep(0.3)
-            out = subprocess.run(["iperf3", "-c", args.host, "-p", str(port), "-t", str(args.seconds), "-J",
-                                  "-P", str(streams)], capture_output=True, text=True, timeout=args.seconds + 20)
+            out = subprocess.run(
+                [
+                    "iperf3",
+                    "-c",
+                    args.host,
+                    "-p",
+                    str(port),
+                    "-t",
+                    str(args.seconds),
+                    "-J",
+                    "-P",
+                    str(streams),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=args.seconds + 20,
+            )
             result = json.loads(out.stdout)
             if "error" not in result:
                 return result["end"]["sum_received"]["bits_per_second"] / 8 / MIB
@@ -163,7 +183,9 @@ def hde_bench(data: bytes) -> list[tuple[str, float, float, float]]:
             out += dec.feed(b"")
         dec_s = time.perf_counter() - t0
         assert out == data, "HDE round trip failed"
-        rows.append((f"HDE {name}-{level}", len(data) / enc_s / MIB, len(data) / dec_s / MIB, len(data) / len(blob)))
+        rows.append(
+            (f"HDE {name}-{level}", len(data) / enc_s / MIB, len(data) / dec_s / MIB, len(data) / len(blob))
+        )
     for level in (1, 3):
         t0 = time.perf_counter()
         blob = zstandard.ZstdCompressor(level=level).compress(data)
@@ -171,8 +193,14 @@ def hde_bench(data: bytes) -> list[tuple[str, float, float, float]]:
         t0 = time.perf_counter()
         zstandard.ZstdDecompressor().decompress(blob)
         dec_s = time.perf_counter() - t0
-        rows.append((f"plain zstd-{level} (baseline)", len(data) / enc_s / MIB, len(data) / dec_s / MIB,
-                     len(data) / len(blob)))
+        rows.append(
+            (
+                f"plain zstd-{level} (baseline)",
+                len(data) / enc_s / MIB,
+                len(data) / dec_s / MIB,
+                len(data) / len(blob),
+            )
+        )
     return rows
 
 
@@ -198,8 +226,10 @@ def main() -> None:
         transport(args)
     if not args.skip_hde:
         print(f"\nHDE encoding ({args.data_mib} MiB buffers, 1 MiB writes, single core)")
-        for label, data in (("binaries", binaries(args.data_mib * MIB)),
-                            ("RAM pre-copy rounds", ram_iterations(args.data_mib * MIB))):
+        for label, data in (
+            ("binaries", binaries(args.data_mib * MIB)),
+            ("RAM pre-copy rounds", ram_iterations(args.data_mib * MIB)),
+        ):
             print(f"  data: {label}")
             print(f"  {'codec':<28}{'encode MiB/s':>14}{'decode MiB/s':>14}{'ratio':>8}")
             for name, enc, dec, ratio in hde_bench(data):
@@ -214,26 +244,36 @@ def transport(args: argparse.Namespace) -> None:
     try:
         results = {}
         for streams in (1, 8):
-            for label, hde, data in (("HDE off", None, random_data),
-                                     ("HDE zstd-1", {"algorithm": "zstd", "level": 1}, real_data)):
-                results[streams, label] = asyncio.run(dwcp_run(args.host, port, streams, hde, data, args.seconds))
+            for label, hde, data in (
+                ("HDE off", None, random_data),
+                ("HDE zstd-1", {"algorithm": "zstd", "level": 1}, real_data),
+            ):
+                results[streams, label] = asyncio.run(
+                    dwcp_run(args.host, port, streams, hde, data, args.seconds)
+                )
     finally:
         proc.kill()
         proc.wait()
     have_iperf = shutil.which("iperf3") is not None
     base = {n: iperf3(args, n) if have_iperf else None for n in (1, 8)}
-    print(f"Throughput {args.host} ({args.seconds:.0f} s runs; DWCP app MiB/s = stream bytes delivered, "
-          f"wire = bytes on the sockets)")
+    print(
+        f"Throughput {args.host} ({args.seconds:.0f} s runs; DWCP app MiB/s = stream bytes delivered, "
+        f"wire = bytes on the sockets)"
+    )
     if not have_iperf:
         print("iperf3 not installed")
-    print(f"{'streams':>7}  {'config':<12}{'DWCP MiB/s':>12}{'wire MiB/s':>12}{'HDE ratio':>10}"
-          f"{'iperf3 MiB/s':>14}{'DWCP/iperf3':>13}")
+    print(
+        f"{'streams':>7}  {'config':<12}{'DWCP MiB/s':>12}{'wire MiB/s':>12}{'HDE ratio':>10}"
+        f"{'iperf3 MiB/s':>14}{'DWCP/iperf3':>13}"
+    )
     for (streams, label), r in results.items():
         ip = base[streams]
         ratio = f"{r['mib_s'] / ip:.2f}" if ip else "-"
         ip_s = f"{ip:.0f}" if ip else "-"
-        print(f"{streams:>7}  {label:<12}{r['mib_s']:>12.0f}{r['wire_mib_s']:>12.0f}{r['ratio']:>10.2f}"
-              f"{ip_s:>14}{ratio:>13}")
+        print(
+            f"{streams:>7}  {label:<12}{r['mib_s']:>12.0f}{r['wire_mib_s']:>12.0f}{r['ratio']:>10.2f}"
+            f"{ip_s:>14}{ratio:>13}"
+        )
 
 
 if __name__ == "__main__":

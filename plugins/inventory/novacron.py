@@ -1,5 +1,5 @@
 # Copyright: NovaCron contributors
-# Apache License 2.0
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r'''
@@ -12,7 +12,7 @@ description:
   with other constructed inventories.
 - The inventory source is a YAML file whose name ends in C(novacron.yml) or C(novacron.yaml).
 author:
-- NovaCron contributors
+- NovaCron contributors (@novacron)
 extends_documentation_fragment:
 - constructed
 - inventory_cache

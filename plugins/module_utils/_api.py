@@ -1,5 +1,5 @@
 # Copyright: NovaCron contributors
-# Apache License 2.0
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one client the novacron.cloud modules and plugins use to talk to an agent.
 
 Standard library and ansible.module_utils only (it runs on the managed side). Errors carry the
@@ -13,6 +13,7 @@ import time
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import quote, urlencode
 from ansible.module_utils.urls import open_url
+
 
 def connection_args():
     """A fresh copy of the shared connection options, with env fallbacks Ansible understands."""

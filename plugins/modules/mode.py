@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: NovaCron contributors
-# Apache License 2.0
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r'''
@@ -11,7 +11,7 @@ description:
 - O(mode=auto) returns the agent to automatic link detection; a mode name pins it.
 - Only the options given are changed; the rest keep their current value.
 author:
-- NovaCron contributors
+- NovaCron contributors (@novacron)
 extends_documentation_fragment:
 - novacron.cloud.specs.mode
 - novacron.cloud.connection

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: NovaCron contributors
-# Apache License 2.0
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r'''
@@ -15,7 +15,7 @@ description:
 - State changes wait until libvirt reports the target state, or fail saying where it got stuck.
 - In check mode the agent computes the same answer with C(dry_run) and touches nothing.
 author:
-- NovaCron contributors
+- NovaCron contributors (@novacron)
 options:
   state:
     description:

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: NovaCron contributors
-# Apache License 2.0
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r'''
@@ -10,7 +10,7 @@ version_added: 0.1.0
 description:
 - Returns one VM (O(name)) or all VMs, optionally only those carrying every given label.
 author:
-- NovaCron contributors
+- NovaCron contributors (@novacron)
 options:
   name:
     description:

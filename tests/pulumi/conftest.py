@@ -1,4 +1,4 @@
-"""Fixtures: the provider plugin as the engine runs it, a fake engine log, and real agents."""
+"""Fixtures: the provider plugin as the engine runs it, and a fake engine that records its log."""
 
 from __future__ import annotations
 
@@ -18,6 +18,17 @@ def engine() -> Iterator[FakeEngine]:
 
 @pytest.fixture
 def provider(engine: FakeEngine) -> Iterator[ProviderProcess]:
+    """A fresh plugin process per test (tests that configure it against their own agents)."""
     proc = ProviderProcess(engine.address)
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def pure_provider() -> Iterator[ProviderProcess]:
+    """One plugin process for a module of Check/Diff tests (they keep no state in it)."""
+    eng = FakeEngine()
+    proc = ProviderProcess(eng.address)
+    yield proc
+    proc.stop()
+    eng.stop()

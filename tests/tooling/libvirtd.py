@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 
 from ._cmd import ToolingError, is_root, missing_tools, run
+from ._state import live_users, locked_state, pid_alive
 from .cache import default_cache_dir
 
 SYSTEM_URI = "qemu:///system"
@@ -50,7 +51,6 @@ namespaces = [ ]
 """
 
 SYSTEM_CAPS = Path("/var/cache/libvirt/qemu/capabilities")
-_started_system_pids: list[int] = []
 
 
 def libvirt_skip_reason() -> str | None:
@@ -65,11 +65,40 @@ def libvirt_skip_reason() -> str | None:
 def ensure_system_libvirtd(timeout: float = 30.0, *, stop_at_exit: bool = True) -> str:
     """Makes sure the machine's libvirtd (and virtlogd) run and answer; returns "qemu:///system".
 
-    Idempotent: daemons already running are left alone. Daemons this call starts are stopped at
-    interpreter exit unless ``stop_at_exit`` is False (see also ``stop_system_libvirtd``).
+    Idempotent. Daemons found running are never stopped by the tooling. Daemons the tooling
+    started are shared by every test process that called this: each registers as a user, and
+    at interpreter exit the last live user stops them (unless ``stop_at_exit`` is False, which
+    keeps this process from ever counting as a user).
     """
-    if _answers(SYSTEM_URI):
-        return SYSTEM_URI
+    with locked_state("system-libvirtd") as state:
+        users = live_users(state.get("users", []))
+        if stop_at_exit and os.getpid() not in users:
+            users.append(os.getpid())
+            atexit.register(stop_system_libvirtd)
+        state["users"] = users
+        started: dict[str, int] = state.setdefault("started", {})
+        if not _answers(SYSTEM_URI):
+            _start_system_daemons(started, timeout)
+        if not state["started"]:
+            del state["started"]
+        if not state.get("started") and not state["users"]:
+            state.clear()
+    return SYSTEM_URI
+
+
+def stop_system_libvirtd(timeout: float = 15.0) -> None:
+    """Leaves the set of users; the last one stops the daemons the tooling started (if any)."""
+    with locked_state("system-libvirtd") as state:
+        users = [u for u in live_users(state.get("users", [])) if u != os.getpid()]
+        state["users"] = users
+        if not users:
+            for comm, pid in state.get("started", {}).items():
+                if _pidfile_alive(Path(f"/run/{comm}.pid"), comm) == pid:
+                    _terminate(pid, timeout)
+            state.clear()
+
+
+def _start_system_daemons(started: dict[str, int], timeout: float) -> None:
     if not is_root():
         raise ToolingError("starting the system libvirtd needs root")
     if missing := missing_tools("libvirtd", "virtlogd", "virsh"):
@@ -82,22 +111,12 @@ def ensure_system_libvirtd(timeout: float = 30.0, *, stop_at_exit: bool = True) 
         pidfile = Path(f"/run/{daemon}.pid")
         if _pidfile_alive(pidfile, daemon) is None:
             run([daemon, "-d"], timeout=30)
-            pid = _wait_pidfile(pidfile, daemon, timeout)
-            _started_system_pids.append(pid)
-            if stop_at_exit and len(_started_system_pids) == 1:
-                atexit.register(stop_system_libvirtd)
+            started[daemon] = _wait_pidfile(pidfile, daemon, timeout)
     deadline = time.monotonic() + timeout
     while not _answers(SYSTEM_URI):
         if time.monotonic() > deadline:
             raise ToolingError(f"libvirtd started but {SYSTEM_URI} does not answer after {timeout}s")
         time.sleep(0.2)
-    return SYSTEM_URI
-
-
-def stop_system_libvirtd(timeout: float = 15.0) -> None:
-    """Stops the system daemons that ensure_system_libvirtd started (never ones it found running)."""
-    while _started_system_pids:
-        _terminate(_started_system_pids.pop(), timeout)
 
 
 class LibvirtHost:
@@ -311,15 +330,8 @@ def _terminate(pid: int, timeout: float) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
+        if not pid_alive(pid):
             return
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True

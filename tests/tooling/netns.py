@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._cmd import ToolingError, is_root, missing_tools, run
-from .link_emulator import LinkProfile, TunForwarder, get_profile, tbf_args
 from ._state import STATE_DIR, pid_alive
+from .link_emulator import LinkProfile, TunForwarder, get_profile, tbf_args
 from .sysctl_guard import ListSysctlHold, read_sysctl
 
 PREFIX = "nc-"
@@ -107,6 +107,7 @@ class Testbed:
             return self
         if reason := testbed_skip_reason():
             raise ToolingError(f"cannot build a Testbed: {reason}")
+        cleanup_stale()  # namespaces of crashed runs, whose owner process is gone
         self._started = True
         atexit.register(self.close)
         try:
@@ -321,4 +322,3 @@ def cleanup_stale(*, force: bool = False) -> list[str]:
             _delete_ns(ns)
             removed.append(ns)
     return removed
-

@@ -125,7 +125,8 @@ class HypervisorDriver:
             return None
         try:
             state = _STATES.get(dom.state()[0], "unknown")
-            config = parse_domain_xml(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            config_xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+            config = parse_domain_xml(config_xml)
             live = parse_domain_xml(dom.XMLDesc(0)) if dom.isActive() else None
             autostart = bool(dom.autostart())
             uuid = dom.UUIDString()
@@ -137,7 +138,7 @@ class HypervisorDriver:
         for d in config.block_disks:
             if d.path and (facts := storage.volume_facts(self.conn, d.path)) is not None:
                 volumes[d.path] = facts
-        return Observation(name, uuid, state, config, live, autostart, volumes)
+        return Observation(name, uuid, state, config, live, autostart, volumes, config_xml)
 
     def pool_exists(self, name: str) -> bool:
         return storage.lookup_pool(self.conn, name) is not None

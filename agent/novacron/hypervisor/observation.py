@@ -34,6 +34,7 @@ class Observation:
     live: ParsedDomain | None
     autostart: bool
     volumes: dict[str, VolumeFacts] = field(default_factory=dict)
+    config_xml: str = ""  # the persistent definition as libvirt formats it
 
     @property
     def active(self) -> bool:

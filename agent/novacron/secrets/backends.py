@@ -6,7 +6,6 @@ from novacron.models.config import AgentConfig
 from novacron.secrets.env_backend import load_key_env
 from novacron.secrets.file_backend import load_key_file
 from novacron.secrets.key import SigningKey
-from novacron.secrets.vault_backend import load_key_vault
 
 
 def load_signing_key(config: AgentConfig, *, create: bool = True) -> SigningKey:
@@ -20,4 +19,7 @@ def load_signing_key(config: AgentConfig, *, create: bool = True) -> SigningKey:
         return load_key_file(config.jwt_key_file(), create=create)
     if auth.secrets_backend == "env":
         return load_key_env(auth.key_env)
+    # hvac (and requests) cost a noticeable share of boot; only Vault users pay for them.
+    from novacron.secrets.vault_backend import load_key_vault
+
     return load_key_vault(auth, create=create)

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from novacron.errors import NovacronError
+from novacron.errors import NotFound, NovacronError
 from novacron.hypervisor import storage
 from novacron.hypervisor.domain_xml import DiskLayout, DomainLayout, build_domain_xml, memory_ceiling
 from novacron.hypervisor.driver import HypervisorDriver, Observation
@@ -30,6 +30,21 @@ class Outcome:
     seed_iso: str | None = None
 
 
+def disk_location(current: Observation, name: str) -> tuple[str, str, str, str, bool] | None:
+    """(target, path, pool, volume, created) of the VM's disk `name`.
+
+    Disks we made are named in our metadata; a disk without it (an adopted VM) goes by its target.
+    """
+    paths = {d.target: d.path or "" for d in current.config.block_disks}
+    for m in current.config.meta_disks:
+        if m.name == name and m.target in paths:
+            return m.target, paths[m.target], m.pool, m.volume, m.created
+    if name in paths:
+        facts = current.volumes.get(paths[name])
+        return name, paths[name], facts.pool if facts else "", Path(paths[name]).name, False
+    return None
+
+
 def _layout(
     driver: HypervisorDriver,
     spec: VirtualMachineSpec,
@@ -37,21 +52,14 @@ def _layout(
     new_paths: dict[str, str],
 ) -> DomainLayout:
     disks = []
-    if current is not None:
-        meta = {m.name: m for m in current.config.meta_disks}
-        path_of = {d.target: d.path or "" for d in current.config.block_disks}
     for disk in spec.disks:
-        pool = driver.resolve_pool(disk.pool)
-        if disk.name in new_paths or current is None or disk.name not in meta:
-            path = new_paths[disk.name]
-            disks.append(
-                DiskLayout(disk.name, path, pool, storage.volume_name(spec.name, disk.name), disk.bus)
-            )
+        where = disk_location(current, disk.name) if current is not None else None
+        if disk.name in new_paths or where is None:
+            pool, volume = driver.resolve_pool(disk.pool), storage.volume_name(spec.name, disk.name)
+            disks.append(DiskLayout(disk.name, new_paths[disk.name], pool, volume, disk.bus))
         else:
-            m = meta[disk.name]
-            disks.append(
-                DiskLayout(disk.name, path_of.get(m.target, ""), m.pool, m.volume, disk.bus, m.created)
-            )
+            _, path, pool, volume, created = where
+            disks.append(DiskLayout(disk.name, path, pool, volume, disk.bus, created))
     macs = [n.mac for n in current.config.nics] if current is not None else []
     return DomainLayout(
         domain_type=driver.domain_type,
@@ -206,9 +214,10 @@ def _apply_live(
                 out.warnings.append(f"vcpus: live change refused ({reason}); applies at next boot")
         elif c.field.startswith("disks.") and c.field.endswith(".size_gib") and c.apply == "live":
             disk = spec.disks[int(c.field.split(".")[1])]
-            meta = {m.name: m for m in current.config.meta_disks}[disk.name]
-            path = {d.target: d.path for d in current.config.block_disks}[meta.target] or ""
-            driver.resize_disk(name, meta.target, path, int(c.after) * storage.GIB)  # type: ignore[call-overload]
+            where = disk_location(current, disk.name)
+            if where is None:
+                raise NotFound(f"disk {disk.name!r} is not attached to {name!r}", field=c.field)
+            driver.resize_disk(name, where[0], where[1], int(c.after) * storage.GIB)  # type: ignore[call-overload]
 
 
 def delete(

@@ -90,7 +90,7 @@ def reconcile(driver: HypervisorDriver, store: Store) -> list[dict[str, Any]]:
                 applied=doc,
                 uuid=obs.uuid,
                 node=driver.node_id,
-                meta={"adopted": True, "volumes": owned_volumes(obs, [])},
+                meta={"adopted": True, "volumes": owned_volumes(obs, []), "definition": obs.config_xml},
             )
         )
         findings.append(

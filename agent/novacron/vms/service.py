@@ -214,6 +214,7 @@ class VmService:
         doc = spec.model_dump(mode="json")
         meta = dict(rec.meta) if rec is not None else {}
         meta.update(volumes=volumes, accel=self.driver.accel, drift=[], missing=False)
+        meta["definition"] = obs.config_xml if obs is not None else None
         if seed is not None or spec.cloud_init is None:
             meta["seed_iso"] = seed
         new = VmRecord(

@@ -69,7 +69,8 @@ def validate_spec(
     existing: set[str] = set()
     own: set[str] = set()
     if current is not None:
-        existing = set() if recreating else {m.name for m in current.config.meta_disks}
+        observed = current.spec(cfg.storage_pool)["disks"]
+        existing = set() if recreating else {d["name"] for d in observed}
         own = {m.volume for m in current.config.meta_disks if m.created}
     for i, disk in enumerate(spec.disks):
         pool = driver.resolve_pool(disk.pool)

@@ -6,12 +6,15 @@ runs; a change is a live migration) and `migration` (the options of that migrati
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any
 
 import grpc
 from novacron.models.config import SystemConfig
 from novacron.models.migration import MigrationOptions
 from novacron.models.vm import VirtualMachine, VirtualMachineSpec
+from pydantic import BaseModel
 
 from pulumi_resource_novacron.errors import ProviderError
 from pulumi_resource_novacron.names import camel
@@ -84,12 +87,36 @@ def desired(inputs: dict[str, Any]) -> dict[str, Any]:
     return _with_defaults(data)
 
 
-def _with_defaults(data: dict[str, Any]) -> dict[str, Any]:
+def _with_defaults(data: Any, model: type[BaseModel] = VirtualMachineSpec) -> Any:
+    """Fill the model's defaults into `data`, nested models too, leaving unknowns alone."""
+    if not isinstance(data, dict):
+        return data
+    hints = typing.get_type_hints(model)
     out = dict(data)
-    for name, info in VirtualMachineSpec.model_fields.items():
-        if name not in out and not info.is_required():
-            out[name] = info.get_default(call_default_factory=True)
+    for name, info in model.model_fields.items():
+        if name not in out:
+            if not info.is_required():
+                out[name] = info.get_default(call_default_factory=True)
+            continue
+        inner, is_list = _model_of(hints[name])
+        if inner is not None and is_list and isinstance(out[name], list):
+            out[name] = [_with_defaults(x, inner) for x in out[name]]
+        elif inner is not None and not is_list:
+            out[name] = _with_defaults(out[name], inner)
     return out
+
+
+def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """(nested model, is it a list of them) behind Optional[...] / list[...]."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        return _model_of(args[0])
+    if typing.get_origin(annotation) is list:
+        inner, _ = _model_of(typing.get_args(annotation)[0])
+        return inner, True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    return None, False
 
 
 def outputs(vm: VirtualMachine, node: str, inputs: dict[str, Any],

@@ -58,8 +58,11 @@ def test_prediction_raises_the_target_before_throughput_shows_it() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(samples=st.lists(st.tuples(st.floats(0, 1e11), st.floats(1e-5, 2.0)), min_size=1, max_size=40),
-       lo=st.integers(1, 32), span=st.integers(0, 64))
+@given(
+    samples=st.lists(st.tuples(st.floats(0, 1e11), st.floats(1e-5, 2.0)), min_size=1, max_size=40),
+    lo=st.integers(1, 32),
+    span=st.integers(0, 64),
+)
 def test_always_within_bounds(samples: list[tuple[float, float]], lo: int, span: int) -> None:
     c = StreamController(min_streams=lo, max_streams=lo + span)
     for bps, rtt in samples:
@@ -68,8 +71,15 @@ def test_always_within_bounds(samples: list[tuple[float, float]], lo: int, span:
         assert 64 << 10 <= d.segment_size <= 1 << 20
 
 
-@pytest.mark.parametrize(("bps", "rtt", "field"), [(-1.0, 0.1, "throughput_bps"), (1e9, 0.0, "rtt_s"),
-                                                   (math.nan, 0.1, "throughput_bps"), (1e9, math.inf, "rtt_s")])
+@pytest.mark.parametrize(
+    ("bps", "rtt", "field"),
+    [
+        (-1.0, 0.1, "throughput_bps"),
+        (1e9, 0.0, "rtt_s"),
+        (math.nan, 0.1, "throughput_bps"),
+        (1e9, math.inf, "rtt_s"),
+    ],
+)
 def test_bad_samples_name_the_field(bps: float, rtt: float, field: str) -> None:
     with pytest.raises(InvalidInput) as err:
         StreamController().on_sample(bps, rtt)

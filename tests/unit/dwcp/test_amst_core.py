@@ -72,11 +72,18 @@ class Delivery:
 
 
 @PROPS
-@given(seed=st.integers(0, 2**32), size=st.integers(0, 200_000), streams=st.integers(1, 9),
-       seg=st.integers(1, 40_000), max_read=st.integers(1, 70_000), limit=st.integers(1, 200_000),
-       writes=st.lists(st.integers(1, 50_000), max_size=6))
-def test_any_interleaving_and_split_reassembles(seed: int, size: int, streams: int, seg: int, max_read: int,
-                                                limit: int, writes: list[int]) -> None:
+@given(
+    seed=st.integers(0, 2**32),
+    size=st.integers(0, 200_000),
+    streams=st.integers(1, 9),
+    seg=st.integers(1, 40_000),
+    max_read=st.integers(1, 70_000),
+    limit=st.integers(1, 200_000),
+    writes=st.lists(st.integers(1, 50_000), max_size=6),
+)
+def test_any_interleaving_and_split_reassembles(
+    seed: int, size: int, streams: int, seg: int, max_read: int, limit: int, writes: list[int]
+) -> None:
     rng = random.Random(seed)  # drives the data, the stream order and the read sizes
     data = rng.randbytes(size)
     seg = max(seg, size // 2000)  # keep the frame count (and the run time) bounded
@@ -190,7 +197,10 @@ def frames(*specs: tuple) -> bytes:
         (frames((FrameType.DATA, 1, b"", {})), "empty"),
         (frames((FrameType.DATA, 0, b"a", {"channel": 7})), "channel 7"),
         (frames((FrameType.FIN, 1, (5).to_bytes(8, "big"), {}), (FrameType.DATA, 0, b"a", {})), "declares 5"),
-        (frames((FrameType.FIN, 0, (0).to_bytes(8, "big"), {}), (FrameType.DATA, 0, b"a", {})), "after the channel ended"),
+        (
+            frames((FrameType.FIN, 0, (0).to_bytes(8, "big"), {}), (FrameType.DATA, 0, b"a", {})),
+            "after the channel ended",
+        ),
         (frames((FrameType.DATA, 5, b"a", {}), (FrameType.FIN, 3, (1).to_bytes(8, "big"), {})), "FIN says 3"),
         (frames((FrameType.STREAM_CLOSE, 0, b"", {}), (FrameType.DATA, 0, b"a", {})), "after STREAM_CLOSE"),
         (frames((FrameType.HELLO, 0, bytes(16), {})), "unexpected HELLO"),
@@ -217,8 +227,12 @@ def test_abort_and_empty_channel() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"streams": 0}, "streams"), ({"streams": 9, "max_streams": 8}, "streams"),
-     ({"window_bytes": 10}, "window_bytes"), ({"min_segment": 0}, "min_segment")],
+    [
+        ({"streams": 0}, "streams"),
+        ({"streams": 9, "max_streams": 8}, "streams"),
+        ({"window_bytes": 10}, "window_bytes"),
+        ({"min_segment": 0}, "min_segment"),
+    ],
 )
 def test_sender_settings_are_validated(kwargs: dict, field: str) -> None:
     with pytest.raises(InvalidInput) as err:

@@ -20,8 +20,9 @@ PREAMBLE = fmt.preamble(1, 64)
 
 def valid_stream(seed: int, algorithm: str = "zstd") -> tuple[bytes, bytes]:
     data = page_stream(seed, 30)
-    enc = HdeEncoder(algorithm=algorithm, level=1, chunk_size=PAGE, dict_capacity=8, frame_bytes=4 * PAGE,
-                     mode="always")
+    enc = HdeEncoder(
+        algorithm=algorithm, level=1, chunk_size=PAGE, dict_capacity=8, frame_bytes=4 * PAGE, mode="always"
+    )
     return data, encode_all(enc, [data])
 
 

@@ -14,14 +14,17 @@ from novacron.errors import InvalidInput
 
 from tests.unit.dwcp.hde_strategies import PAGE, cut, decode_all, encode_all, page_stream, splits
 
-CODECS = st.sampled_from([("zstd", 1), ("zstd", 3), ("zstd", 19), ("lz4", 1), ("lz4", 9), ("none", 0), ("zstd", 0)])
+CODECS = st.sampled_from(
+    [("zstd", 1), ("zstd", 3), ("zstd", 19), ("lz4", 1), ("lz4", 9), ("none", 0), ("zstd", 0)]
+)
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST
 @given(data=st.binary(max_size=20000), codec=CODECS, enc_cuts=st.data(), dec_cuts=st.data())
-def test_random_bytes_round_trip(data: bytes, codec: tuple[str, int], enc_cuts: st.DataObject,
-                                 dec_cuts: st.DataObject) -> None:
+def test_random_bytes_round_trip(
+    data: bytes, codec: tuple[str, int], enc_cuts: st.DataObject, dec_cuts: st.DataObject
+) -> None:
     enc = HdeEncoder(algorithm=codec[0], level=codec[1], chunk_size=PAGE, frame_bytes=4 * PAGE, mode="always")
     encoded = encode_all(enc, cut(data, enc_cuts.draw(splits(len(data)))))
     decoded = decode_all(HdeDecoder(), cut(encoded, dec_cuts.draw(splits(len(encoded)))))
@@ -31,14 +34,32 @@ def test_random_bytes_round_trip(data: bytes, codec: tuple[str, int], enc_cuts: 
 
 
 @FAST
-@given(seed=st.integers(0, 2**32), pages=st.integers(0, 80), capacity=st.integers(1, 40), codec=CODECS,
-       frame_pages=st.integers(1, 16), enc_cuts=st.data(), dec_cuts=st.data())
-def test_page_streams_round_trip_with_eviction(seed: int, pages: int, capacity: int, codec: tuple[str, int],
-                                               frame_pages: int, enc_cuts: st.DataObject,
-                                               dec_cuts: st.DataObject) -> None:
+@given(
+    seed=st.integers(0, 2**32),
+    pages=st.integers(0, 80),
+    capacity=st.integers(1, 40),
+    codec=CODECS,
+    frame_pages=st.integers(1, 16),
+    enc_cuts=st.data(),
+    dec_cuts=st.data(),
+)
+def test_page_streams_round_trip_with_eviction(
+    seed: int,
+    pages: int,
+    capacity: int,
+    codec: tuple[str, int],
+    frame_pages: int,
+    enc_cuts: st.DataObject,
+    dec_cuts: st.DataObject,
+) -> None:
     data = page_stream(seed, pages)
-    enc = HdeEncoder(algorithm=codec[0], level=codec[1], chunk_size=PAGE, dict_capacity=capacity,
-                     frame_bytes=frame_pages * PAGE)
+    enc = HdeEncoder(
+        algorithm=codec[0],
+        level=codec[1],
+        chunk_size=PAGE,
+        dict_capacity=capacity,
+        frame_bytes=frame_pages * PAGE,
+    )
     encoded = encode_all(enc, cut(data, enc_cuts.draw(splits(len(data)))))
     assert decode_all(HdeDecoder(), cut(encoded, dec_cuts.draw(splits(len(encoded))))) == data
     s = enc.stats

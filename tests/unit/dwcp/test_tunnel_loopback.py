@@ -78,8 +78,15 @@ def test_64_mib_of_binaries_over_8_tls_streams_with_hde(pki: Pki) -> None:
 
     async def main() -> tuple[Any, ...]:
         async with ChannelServer(ssl=server_tls) as srv:
-            ch = await open_channel("127.0.0.1", srv.port, streams=8, ssl=client_tls, server_hostname="localhost",
-                                    hde={"algorithm": "zstd", "level": 1}, segment_size=128 << 10)
+            ch = await open_channel(
+                "127.0.0.1",
+                srv.port,
+                streams=8,
+                ssl=client_tls,
+                server_hostname="localhost",
+                hde={"algorithm": "zstd", "level": 1},
+                segment_size=128 << 10,
+            )
             reader = await srv.accept()
             consumer = asyncio.create_task(drain(reader))
             for p in pieces:
@@ -99,8 +106,9 @@ def test_apply_settings_mid_transfer_loses_nothing() -> None:
 
     async def main() -> tuple[Any, ...]:
         async with ChannelServer() as srv:
-            ch = await open_channel("127.0.0.1", srv.port, streams=2, congestion="cubic",
-                                    hde={"algorithm": "lz4", "level": 1})
+            ch = await open_channel(
+                "127.0.0.1", srv.port, streams=2, congestion="cubic", hde={"algorithm": "lz4", "level": 1}
+            )
             reader = await srv.accept()
             consumer = asyncio.create_task(drain(reader))
             applied = []
@@ -110,7 +118,9 @@ def test_apply_settings_mid_transfer_loses_nothing() -> None:
                     applied.append(await ch.apply_settings(streams=7, compression_level=9, congestion="bbr"))
                     in_use = set(ch.congestion_in_use.values())
                 elif i == 30:
-                    applied.append(await ch.apply_settings(streams=3, compression="zstd", compression_level=2))
+                    applied.append(
+                        await ch.apply_settings(streams=3, compression="zstd", compression_level=2)
+                    )
             await ch.close()
             return await consumer, applied, in_use, reader.streams_seen
 
@@ -152,8 +162,14 @@ def test_client_without_a_cluster_certificate_is_refused(pki: Pki) -> None:
         async with ChannelServer(ssl=server_tls) as srv:
             for ctx in (no_cert, rogue):
                 with pytest.raises((ChannelError, ssl.SSLError, ConnectionError)) as err:
-                    await open_channel("127.0.0.1", srv.port, streams=2, ssl=ctx, server_hostname="localhost",
-                                       connect_timeout=5)
+                    await open_channel(
+                        "127.0.0.1",
+                        srv.port,
+                        streams=2,
+                        ssl=ctx,
+                        server_hostname="localhost",
+                        connect_timeout=5,
+                    )
                 errors.append(err.value)
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(srv.accept(), 0.5)  # no channel was ever handed out
@@ -180,6 +196,7 @@ def test_qemu_style_connection_is_relayed_bit_exact() -> None:
 
         qemu_in = await asyncio.start_server(dest_qemu, "127.0.0.1", 0)
         async with ChannelServer() as srv, qemu_in:
+
             async def dest_agent() -> None:
                 reader = await srv.accept()
                 _, w = await asyncio.open_connection("127.0.0.1", qemu_in.sockets[0].getsockname()[1])
@@ -193,7 +210,9 @@ def test_qemu_style_connection_is_relayed_bit_exact() -> None:
             relay = asyncio.create_task(dest_agent())
             src_listen = await asyncio.start_server(src_agent, "127.0.0.1", 0)
             async with src_listen:
-                _, qemu_out = await asyncio.open_connection("127.0.0.1", src_listen.sockets[0].getsockname()[1])
+                _, qemu_out = await asyncio.open_connection(
+                    "127.0.0.1", src_listen.sockets[0].getsockname()[1]
+                )
                 for p in payload:
                     qemu_out.write(p)
                     await qemu_out.drain()

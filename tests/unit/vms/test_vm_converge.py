@@ -57,6 +57,7 @@ async def test_create_defines_starts_and_records(
     rec = store.get_vm("web1")
     assert rec is not None and rec.uuid == dom.UUIDString() and rec.applied == web().model_dump(mode="json")
     assert rec.meta["volumes"] == [{"pool": "default", "volume": "web1-root.qcow2"}]
+    assert rec.meta["definition"] == dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     assert [e.kind for e in store.list_events(subject="web1")] == ["vm.created"]
     got = await svc.get("web1")
     assert got.model_dump(exclude={"status"}) == vm.model_dump(exclude={"status"})

@@ -13,6 +13,19 @@ from novacron.dwcp.amst.receiver import AmstReceiver
 from novacron.dwcp.amst.sender import AmstSender
 
 __all__ = [
-    "Aborted", "AmstProtocolError", "AmstReceiver", "AmstSender", "Data", "Decision", "EndOfChannel",
-    "Event", "Frame", "FrameParser", "FrameType", "StreamClosed", "StreamController", "encode_frame", "hello",
+    "Aborted",
+    "AmstProtocolError",
+    "AmstReceiver",
+    "AmstSender",
+    "Data",
+    "Decision",
+    "EndOfChannel",
+    "Event",
+    "Frame",
+    "FrameParser",
+    "FrameType",
+    "StreamClosed",
+    "StreamController",
+    "encode_frame",
+    "hello",
 ]

@@ -42,13 +42,15 @@ class StreamController:
         probe_gain: float = 1.5,
     ) -> None:
         if not 1 <= min_streams <= max_streams:
-            raise InvalidInput(f"need 1 <= min_streams <= max_streams, got {min_streams}..{max_streams}",
-                               field="min_streams")
+            raise InvalidInput(
+                f"need 1 <= min_streams <= max_streams, got {min_streams}..{max_streams}", field="min_streams"
+            )
         if per_stream_window <= 0:
             raise InvalidInput(f"must be > 0 bytes, not {per_stream_window}", field="per_stream_window")
         if not 0 < alpha <= 1 or confirm < 1 or hysteresis < 0 or probe_gain < 1:
-            raise InvalidInput("need 0 < alpha <= 1, confirm >= 1, hysteresis >= 0, probe_gain >= 1",
-                               field="alpha")
+            raise InvalidInput(
+                "need 0 < alpha <= 1, confirm >= 1, hysteresis >= 0, probe_gain >= 1", field="alpha"
+            )
         self.min_streams, self.max_streams = min_streams, max_streams
         self.window = per_stream_window
         self.current = self._clamp(initial if initial is not None else min_streams)
@@ -64,16 +66,23 @@ class StreamController:
             raise InvalidInput(f"must be a finite bit rate >= 0 or None, not {bps!r}", field="predicted_bps")
         self.predicted_bps = bps
 
-    def on_sample(self, throughput_bps: float, rtt_s: float, *, predicted_bps: float | None = None) -> Decision:
+    def on_sample(
+        self, throughput_bps: float, rtt_s: float, *, predicted_bps: float | None = None
+    ) -> Decision:
         if not math.isfinite(throughput_bps) or throughput_bps < 0:
-            raise InvalidInput(f"must be a finite bit rate >= 0, not {throughput_bps!r}", field="throughput_bps")
+            raise InvalidInput(
+                f"must be a finite bit rate >= 0, not {throughput_bps!r}", field="throughput_bps"
+            )
         if not math.isfinite(rtt_s) or rtt_s <= 0:
             raise InvalidInput(f"must be a finite time > 0 seconds, not {rtt_s!r}", field="rtt_s")
         if predicted_bps is not None:
             self.set_predicted_bandwidth(predicted_bps)
         a = self.alpha
-        self.throughput_bps = throughput_bps if self.throughput_bps is None else (
-            self.throughput_bps + a * (throughput_bps - self.throughput_bps))
+        self.throughput_bps = (
+            throughput_bps
+            if self.throughput_bps is None
+            else (self.throughput_bps + a * (throughput_bps - self.throughput_bps))
+        )
         self.rtt_s = rtt_s if self.rtt_s is None else self.rtt_s + a * (rtt_s - self.rtt_s)
         bw, reason = self.throughput_bps, "measured"
         if self.predicted_bps is not None and self.predicted_bps > bw:

@@ -57,8 +57,13 @@ class Frame:
 
 
 def encode_frame(
-    ftype: FrameType, *, stream: int, channel: int = 0, seq: int = 0,
-    payload: bytes | memoryview = b"", flags: int = 0,
+    ftype: FrameType,
+    *,
+    stream: int,
+    channel: int = 0,
+    seq: int = 0,
+    payload: bytes | memoryview = b"",
+    flags: int = 0,
 ) -> bytes:
     head = HEADER.pack(MAGIC, VERSION, ftype, flags, 0, stream, channel, seq, len(payload), 0)[:24]
     crc = zlib.crc32(payload, zlib.crc32(head))
@@ -68,8 +73,9 @@ def encode_frame(
 def hello(session_id: bytes, stream: int, *, channel: int = 0, hde: bool = False) -> bytes:
     if len(session_id) != SESSION_ID_LEN:
         raise ValueError(f"session_id must be {SESSION_ID_LEN} bytes, not {len(session_id)}")
-    return encode_frame(FrameType.HELLO, stream=stream, channel=channel, payload=session_id,
-                        flags=FLAG_HDE if hde else 0)
+    return encode_frame(
+        FrameType.HELLO, stream=stream, channel=channel, payload=session_id, flags=FLAG_HDE if hde else 0
+    )
 
 
 class FrameParser:
@@ -117,7 +123,9 @@ class FrameParser:
             pos += length
             self._head = None
             if zlib.crc32(payload, zlib.crc32(raw[:24])) != int.from_bytes(raw[24:], "big"):
-                raise AmstProtocolError(f"stream {self.stream}: crc mismatch in {FrameType(ftype).name} seq {seq}")
+                raise AmstProtocolError(
+                    f"stream {self.stream}: crc mismatch in {FrameType(ftype).name} seq {seq}"
+                )
             frames.append(Frame(FrameType(ftype), stream, channel, seq, payload, flags))
         rest = buf[pos:] if pos < end else b""
         self._parts = [rest] if rest else []

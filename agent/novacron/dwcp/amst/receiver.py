@@ -93,7 +93,9 @@ class AmstReceiver:
             if self.aborted is not None:
                 raise AmstProtocolError(f"stream {stream}: {frame.type.name} after ABORT")
             if frame.channel != self.channel:
-                raise AmstProtocolError(f"stream {stream}: frame for channel {frame.channel}, expected {self.channel}")
+                raise AmstProtocolError(
+                    f"stream {stream}: frame for channel {frame.channel}, expected {self.channel}"
+                )
             self._on_frame(stream, frame, events)
         if stream in self._closed:
             if parser.buffered:
@@ -124,7 +126,9 @@ class AmstReceiver:
         if not payload:
             raise AmstProtocolError(f"{where} is empty")
         if seq <= self._last_seq.get(stream, -1):
-            raise AmstProtocolError(f"{where} is not above the stream's previous seq {self._last_seq[stream]}")
+            raise AmstProtocolError(
+                f"{where} is not above the stream's previous seq {self._last_seq[stream]}"
+            )
         if seq < self.next_seq or seq in self._buffer:
             raise AmstProtocolError(f"{where} is a duplicate")
         if self._fin is not None and seq >= self._fin[0]:
@@ -155,7 +159,9 @@ class AmstReceiver:
         count, total = frame.seq, int.from_bytes(frame.payload, "big")
         highest = max(self._buffer, default=self.next_seq - 1)
         if count < self.next_seq or highest >= count:
-            raise AmstProtocolError(f"stream {stream}: FIN says {count} segments but seq {highest} was received")
+            raise AmstProtocolError(
+                f"stream {stream}: FIN says {count} segments but seq {highest} was received"
+            )
         self._fin = (count, total, stream)
         self._check_end(events)
 

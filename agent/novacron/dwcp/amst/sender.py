@@ -71,8 +71,9 @@ class AmstSender:
         for pos in range(0, len(view), seg):
             payload = view[pos : pos + seg]
             stream = self._pick()
-            frame = encode_frame(FrameType.DATA, stream=stream, channel=self.channel, seq=self.next_seq,
-                                 payload=payload)
+            frame = encode_frame(
+                FrameType.DATA, stream=stream, channel=self.channel, seq=self.next_seq, payload=payload
+            )
             self.next_seq += 1
             self.bytes_sent += len(payload)
             self.outstanding[stream] += len(frame)
@@ -82,8 +83,9 @@ class AmstSender:
     def on_written(self, stream: int, nbytes: int) -> None:
         left = self.outstanding.get(stream, 0) - nbytes
         if left < 0:
-            raise InvalidInput(f"stream {stream} reported {nbytes} bytes written, more than outstanding",
-                               field="nbytes")
+            raise InvalidInput(
+                f"stream {stream} reported {nbytes} bytes written, more than outstanding", field="nbytes"
+            )
         if left == 0 and stream not in self.active:
             self.outstanding.pop(stream, None)
         else:
@@ -93,8 +95,9 @@ class AmstSender:
         """A fresh index (never reused within a channel, so a retired stream's late bytes can't be
         mistaken for a new one's); the adapter connects, says HELLO, then calls activate()."""
         if len(self.active) >= self.max_streams or self._next_index > 0xFFFF:
-            raise InvalidInput(f"channel already has {len(self.active)} of {self.max_streams} streams",
-                               field="streams")
+            raise InvalidInput(
+                f"channel already has {len(self.active)} of {self.max_streams} streams", field="streams"
+            )
         idx = self._next_index
         self._next_index += 1
         return idx
@@ -126,16 +129,23 @@ class AmstSender:
             raise RuntimeError("AmstSender.close called twice")
         stream = self._pick()
         self.closed = True
-        frame = encode_frame(FrameType.FIN, stream=stream, channel=self.channel, seq=self.next_seq,
-                             payload=self.bytes_sent.to_bytes(8, "big"))
+        frame = encode_frame(
+            FrameType.FIN,
+            stream=stream,
+            channel=self.channel,
+            seq=self.next_seq,
+            payload=self.bytes_sent.to_bytes(8, "big"),
+        )
         self.outstanding[stream] += len(frame)
         return stream, frame
 
     def abort(self, reason: str) -> list[tuple[int, bytes]]:
         self.closed = True
         payload = reason.encode("utf-8", "replace")[:4096]
-        return [(s, encode_frame(FrameType.ABORT, stream=s, channel=self.channel, payload=payload))
-                for s in self.active]
+        return [
+            (s, encode_frame(FrameType.ABORT, stream=s, channel=self.channel, payload=payload))
+            for s in self.active
+        ]
 
     def _pick(self) -> int:
         active = self.active

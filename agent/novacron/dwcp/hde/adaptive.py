@@ -17,8 +17,9 @@ MODES = ("adaptive", "always", "never")
 
 
 class CompressionGovernor:
-    def __init__(self, mode: str = "adaptive", *, probe_every: int = 16, alpha: float = 0.3,
-                 min_gain: float = 0.05) -> None:
+    def __init__(
+        self, mode: str = "adaptive", *, probe_every: int = 16, alpha: float = 0.3, min_gain: float = 0.05
+    ) -> None:
         self.mode: str = check_mode(mode)
         self.link_rate: float | None = None  # bytes/s
         self.encode_rate: float | None = None  # bytes/s while compressing, EWMA
@@ -37,7 +38,9 @@ class CompressionGovernor:
         if self.mode != "adaptive":
             return self.mode == "always"
         pays = self.ratio < 1.0 - self._min_gain
-        if pays and (self.link_rate is None or self.encode_rate is None or self.encode_rate >= self.link_rate):
+        if pays and (
+            self.link_rate is None or self.encode_rate is None or self.encode_rate >= self.link_rate
+        ):
             self._skipped = 0
             return True
         self._skipped += 1
@@ -54,8 +57,9 @@ class CompressionGovernor:
         if nbytes <= 0 or seconds <= 0:
             return
         rate = nbytes / seconds
-        self.encode_rate = rate if self.encode_rate is None else self.encode_rate + self._alpha * (
-            rate - self.encode_rate)
+        self.encode_rate = (
+            rate if self.encode_rate is None else self.encode_rate + self._alpha * (rate - self.encode_rate)
+        )
 
 
 def check_mode(mode: str) -> str:

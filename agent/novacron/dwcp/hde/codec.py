@@ -34,8 +34,11 @@ class Compressor:
         check_settings(algorithm, level)
         self.codec = ALGORITHMS[algorithm] if level > 0 else CODEC_RAW
         self.level = level
-        self._zstd = zstandard.ZstdCompressor(level=level, write_content_size=True) if (
-            self.codec == CODEC_ZSTD) else None
+        self._zstd = (
+            zstandard.ZstdCompressor(level=level, write_content_size=True)
+            if (self.codec == CODEC_ZSTD)
+            else None
+        )
 
     def compress(self, payload: bytes) -> tuple[int, bytes]:
         if self.codec == CODEC_ZSTD:
@@ -69,5 +72,7 @@ class Decompressor:
         except (zstandard.ZstdError, lz4.block.LZ4BlockError) as exc:
             raise HdeProtocolError(f"frame payload does not decompress: {exc}") from exc
         if len(out) != size:
-            raise HdeProtocolError(f"frame payload is {len(out)} bytes after decompression, header says {size}")
+            raise HdeProtocolError(
+                f"frame payload is {len(out)} bytes after decompression, header says {size}"
+            )
         return out

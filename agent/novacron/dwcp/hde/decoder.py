@@ -53,7 +53,9 @@ class HdeDecoder:
     def close(self) -> None:
         """Declare end of stream; raises if it stopped inside a frame (a truncated stream)."""
         if self._error is None and (self._buf or self._header is not None):
-            self._error = HdeProtocolError(f"stream ended inside a frame ({len(self._buf)} bytes of it received)")
+            self._error = HdeProtocolError(
+                f"stream ended inside a frame ({len(self._buf)} bytes of it received)"
+            )
         if self._error is not None:
             raise self._error
 
@@ -84,7 +86,9 @@ class HdeDecoder:
                 break
             wire = bytes(buf[pos : pos + wire_len])
             pos += wire_len
-            head = fmt.FRAME.pack(fmt.FRAME_MAGIC, fmt.VERSION, codec, self._seq, wire_len, payload_len, out_len, 0)
+            head = fmt.FRAME.pack(
+                fmt.FRAME_MAGIC, fmt.VERSION, codec, self._seq, wire_len, payload_len, out_len, 0
+            )
             if zlib.crc32(wire, zlib.crc32(head[:20])) != crc:
                 raise HdeProtocolError(f"frame {self._seq}: checksum mismatch (corrupt or altered data)")
             payload = self._decompressor.decompress(codec, wire, payload_len)
@@ -104,7 +108,9 @@ class HdeDecoder:
         if zlib.crc32(raw[:12]) != crc:
             raise HdeProtocolError("preamble checksum mismatch (corrupt stream start)")
         if version != fmt.VERSION or reserved:
-            raise HdeProtocolError(f"unsupported HDE version {version} (reserved={reserved}); this is {fmt.VERSION}")
+            raise HdeProtocolError(
+                f"unsupported HDE version {version} (reserved={reserved}); this is {fmt.VERSION}"
+            )
         chunk_size = chunk_kib * 1024
         if not fmt.MIN_CHUNK <= chunk_size <= fmt.MAX_CHUNK:
             raise HdeProtocolError(f"preamble declares chunk size {chunk_size}, allowed 1..64 KiB")
@@ -127,12 +133,18 @@ class HdeDecoder:
         if codec not in (fmt.CODEC_RAW, fmt.CODEC_ZSTD, fmt.CODEC_LZ4):
             raise HdeProtocolError(f"{where}: unknown codec {codec}")
         if seq != self._seq:
-            raise HdeProtocolError(f"{where}: header carries sequence {seq} (frame lost, repeated or reordered)")
+            raise HdeProtocolError(
+                f"{where}: header carries sequence {seq} (frame lost, repeated or reordered)"
+            )
         for name, value in (("wire", wire_len), ("payload", payload_len), ("output", out_len)):
             if value > fmt.MAX_FRAME:
-                raise HdeProtocolError(f"{where}: {name} length {value} exceeds the {fmt.MAX_FRAME}-byte limit")
+                raise HdeProtocolError(
+                    f"{where}: {name} length {value} exceeds the {fmt.MAX_FRAME}-byte limit"
+                )
         if codec == fmt.CODEC_RAW and wire_len != payload_len:
-            raise HdeProtocolError(f"{where}: raw frame with wire length {wire_len} != payload length {payload_len}")
+            raise HdeProtocolError(
+                f"{where}: raw frame with wire length {wire_len} != payload length {payload_len}"
+            )
         if payload_len == 0 or out_len == 0:
             raise HdeProtocolError(f"{where}: empty frame")
         return codec, wire_len, payload_len, out_len, crc
@@ -179,7 +191,9 @@ class HdeDecoder:
                     raise HdeProtocolError(f"{where}: delta length {n} outside 1..{size} or past the frame")
                 base = ring.get(base_id)
                 if base is None:
-                    raise HdeProtocolError(f"{where}: delta against chunk {base_id}, which is unknown or evicted")
+                    raise HdeProtocolError(
+                        f"{where}: delta against chunk {base_id}, which is unknown or evicted"
+                    )
                 chunk = xor_chunk(payload[pos : pos + n], base)
                 pos += n
                 ring.append(chunk)

@@ -77,9 +77,13 @@ class HdeEncoder:
         delta: bool = True,
     ) -> None:
         if not (fmt.MIN_CHUNK <= chunk_size <= fmt.MAX_CHUNK and chunk_size % 1024 == 0):
-            raise InvalidInput(f"must be a multiple of 1024 in 1024..65536, not {chunk_size}", field="chunk_size")
+            raise InvalidInput(
+                f"must be a multiple of 1024 in 1024..65536, not {chunk_size}", field="chunk_size"
+            )
         if not 1 <= dict_capacity <= fmt.MAX_DICT_CAPACITY:
-            raise InvalidInput(f"must be 1..{fmt.MAX_DICT_CAPACITY}, not {dict_capacity}", field="dict_capacity")
+            raise InvalidInput(
+                f"must be 1..{fmt.MAX_DICT_CAPACITY}, not {dict_capacity}", field="dict_capacity"
+            )
         if not chunk_size <= frame_bytes <= 8 << 20:
             raise InvalidInput(f"must be chunk_size..8 MiB, not {frame_bytes}", field="frame_bytes")
         self._compressor = Compressor(algorithm, level)
@@ -240,7 +244,9 @@ class HdeEncoder:
             self.governor.observe_ratio(len(payload), len(wire))
             if len(wire) >= len(payload):
                 codec, wire = fmt.CODEC_RAW, payload
-        head = fmt.FRAME.pack(fmt.FRAME_MAGIC, fmt.VERSION, codec, self._seq, len(wire), len(payload), out_len, 0)
+        head = fmt.FRAME.pack(
+            fmt.FRAME_MAGIC, fmt.VERSION, codec, self._seq, len(wire), len(payload), out_len, 0
+        )
         crc = zlib.crc32(wire, zlib.crc32(head[:20]))
         self._seq = (self._seq + 1) & 0xFFFFFFFF
         if codec == fmt.CODEC_RAW:

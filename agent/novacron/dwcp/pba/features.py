@@ -19,24 +19,41 @@ WINDOWS_S = (1.0, 2.0, 4.0, 16.0, 32.0, 64.0, 128.0, 256.0)
 MAX_WINDOW_S = max(WINDOWS_S)
 N_LAST = 16  # raw samples fed individually
 N_SPACING = 8
-EWMA_ALPHAS = (0.1, 0.3, 0.5)
+EWMA_ALPHAS = (0.1, 0.3, 0.5)  # per-sample EWMA of the value
+LOG_EWMA_ALPHAS = (0.02, 0.1, 0.3)  # per-sample EWMA of log(value): geometric means, near medians
+N_SORTED = 32  # order statistics of the last N_SORTED samples...
+SORTED_AT = (0, 3, 7, 11, 15, 19, 23, 27, 31)  # ...taken at these ranks
+N_SORTED_SHORT = 8
 GAP_CAP_S = 10.0
 HISTORY_CAP_S = 600.0
 
 
+def ewma_inputs(v: np.ndarray) -> np.ndarray:
+    """What each EWMA state smooths: the value for EWMA_ALPHAS, log(value + EPS) for the log ones."""
+    lv = np.log(v + EPS)
+    return np.concatenate([np.repeat(v[:, None], len(EWMA_ALPHAS), 1),
+                           np.repeat(lv[:, None], len(LOG_EWMA_ALPHAS), 1)], axis=1)
+
+
+ALPHAS = np.asarray(EWMA_ALPHAS + LOG_EWMA_ALPHAS)
+
+
 def ewma_states(v: np.ndarray) -> np.ndarray:
-    """Per-sample EWMA states, shape (len(v), len(EWMA_ALPHAS)); row i has seen samples 0..i."""
-    out = np.empty((len(v), len(EWMA_ALPHAS)))
-    s = [float(v[0])] * len(EWMA_ALPHAS) if len(v) else []
-    for i, x in enumerate(v.tolist()):
-        for j, a in enumerate(EWMA_ALPHAS):
-            s[j] = x if i == 0 else a * x + (1.0 - a) * s[j]
-        out[i] = s
+    """Per-sample EWMA states, shape (len(v), len(ALPHAS)); row i has seen samples 0..i."""
+    x = ewma_inputs(v)
+    out = np.empty_like(x)
+    if len(v):
+        out[0] = x[0]
+        s = x[0].copy()
+        keep = 1.0 - ALPHAS
+        for i in range(1, len(v)):
+            s = ALPHAS * x[i] + keep * s
+            out[i] = s
     return out
 
 
 def n_features() -> int:
-    return len(WINDOWS_S) + N_LAST + N_SPACING + len(EWMA_ALPHAS) + 7
+    return (len(WINDOWS_S) + N_LAST + len(SORTED_AT) + N_SORTED_SHORT + N_SPACING + len(ALPHAS) + 8)
 
 
 def compute(
@@ -71,7 +88,15 @@ def compute(
     sp_idx = np.maximum(m[:, None] - np.arange(N_SPACING)[None, :], 1)
     dt = t[sp_idx] - t[sp_idx - 1] if len(t) > 1 else np.ones((len(m), N_SPACING))
     cols.extend(np.log(np.clip(dt, 0.01, 60.0)).T)
-    cols.extend((np.log(ew[m] + EPS) - log_ref[:, None]).T)
+    sidx = np.maximum(m[:, None] - np.arange(N_SORTED)[None, :], 0)
+    srt = np.sort(np.log(v[sidx] + EPS), axis=1) - log_ref[:, None]
+    cols.extend(srt[:, list(SORTED_AT)].T)
+    cols.extend((np.sort(lv[:, :N_SORTED_SHORT], axis=1) - log_ref[:, None]).T)
+    ne = len(EWMA_ALPHAS)
+    cols.extend((np.log(ew[m, :ne] + EPS) - log_ref[:, None]).T)
+    cols.extend((ew[m, ne:] - log_ref[:, None]).T)
+    life = np.where(anchor > t0, c[m] / np.maximum(anchor - t0, 1e-9), v[m])
+    cols.append(np.log(np.maximum(life, 0.0) + EPS) - log_ref)
     dlv = np.abs(np.diff(lv, axis=1))
     cols.append(dlv.mean(axis=1))
     cols.append(lv.std(axis=1))

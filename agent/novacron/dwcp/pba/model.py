@@ -94,7 +94,7 @@ class MlPredictor(BandwidthPredictor):
         self._t = np.empty(cap)
         self._c = np.empty(cap)
         self._v = np.empty(cap)
-        self._ew = np.empty((cap, len(features.EWMA_ALPHAS)))
+        self._ew = np.empty((cap, len(features.ALPHAS)))
         self._n = 0
         self._seen = 0
         self._t0 = 0.0
@@ -106,14 +106,14 @@ class MlPredictor(BandwidthPredictor):
         if self._n == len(self._t):
             self._make_room()
         i = self._n
+        x = features.ewma_inputs(np.array([mbps]))[0]
         if self._seen == 0:
             self._t0, self._v0 = t_s, mbps
             self._c[i] = 0.0
-            self._ew[i] = mbps
+            self._ew[i] = x
         else:
             self._c[i] = self._c[i - 1] + mbps * (t_s - self._t[i - 1])
-            a = np.asarray(features.EWMA_ALPHAS)
-            self._ew[i] = a * mbps + (1.0 - a) * self._ew[i - 1]
+            self._ew[i] = features.ALPHAS * x + (1.0 - features.ALPHAS) * self._ew[i - 1]
         self._t[i] = t_s
         self._v[i] = mbps
         self._n += 1
@@ -124,7 +124,7 @@ class MlPredictor(BandwidthPredictor):
         n = self._n
         horizon = self._t[n - 1] - features.MAX_WINDOW_S
         keep_from = int(np.searchsorted(self._t[:n], horizon, side="right")) - 1
-        keep_from = min(keep_from, n - (features.N_LAST + 2))
+        keep_from = min(keep_from, n - (max(features.N_LAST, features.N_SORTED) + 2))
         if keep_from > n // 4:
             for arr in (self._t, self._c, self._v, self._ew):
                 arr[: n - keep_from] = arr[keep_from:n]

@@ -32,6 +32,7 @@ VAL_PERCENT = 20
 class TrainConfig:
     hidden: tuple[int, ...] = (64, 64)
     epochs: int = 30
+    finetune_epochs: int = 0  # extra epochs on the linear-scale L1 (MAE in Mbit/s, per data-set scale)
     batch: int = 512
     lr: float = 2e-3
     max_rows_per_dataset: int = 150_000
@@ -114,6 +115,10 @@ def fit(train: Rows, val: Rows, cfg: TrainConfig) -> Mlp:
     mask = ~np.isnan(z)
     z = np.where(mask, z, 0.0)
     w = _weights(train.group)
+    y = np.where(mask, train.y, 0.0)
+    ref1 = (train.ref + features.EPS)[:, None]
+    scale = np.array([np.nanmean(train.y[train.group == g]) for g in range(train.group.max() + 1)])
+    inv_scale = 1.0 / scale[train.group][:, None]
     params = [p for layer in model.layers for p in layer]
     m1 = [np.zeros_like(p) for p in params]
     m2 = [np.zeros_like(p) for p in params]
@@ -121,14 +126,24 @@ def fit(train: Rows, val: Rows, cfg: TrainConfig) -> Mlp:
     best = (np.inf, model.to_arrays(), -1)
     n = len(xs)
     steps_per_epoch = max(n // cfg.batch, 1)
-    for epoch in range(cfg.epochs):
-        lr = cfg.lr * 0.5 * (1 + np.cos(np.pi * epoch / cfg.epochs))  # cosine decay
+    total = cfg.epochs + cfg.finetune_epochs
+    for epoch in range(total):
+        linear = epoch >= cfg.epochs
+        if linear:
+            e = epoch - cfg.epochs
+            lr = 0.3 * cfg.lr * 0.5 * (1 + np.cos(np.pi * e / cfg.finetune_epochs))
+        else:
+            lr = cfg.lr * 0.5 * (1 + np.cos(np.pi * epoch / cfg.epochs))  # cosine decay
         order = rng.permutation(n)
         for s in range(steps_per_epoch):
             idx = order[s * cfg.batch:(s + 1) * cfg.batch]
             out, acts = model.forward_train(xs[idx])
             wm = mask[idx] * w[idx, None]
-            g_out = np.sign(out - z[idx]) * wm / wm.sum()
+            if linear:
+                pred = ref1[idx] * np.exp(np.clip(out, -6.0, 6.0)) - features.EPS
+                g_out = np.sign(pred - y[idx]) * (pred + features.EPS) * inv_scale[idx] * wm / wm.sum()
+            else:
+                g_out = np.sign(out - z[idx]) * wm / wm.sum()
             grads = model.backward(acts, g_out)
             flat = [g for pair in grads for g in pair]
             step += 1

@@ -16,66 +16,31 @@ import socket
 import ssl
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from typing import Any
 
-from novacron.dwcp.amst import AmstSender, FrameParser, FrameType, StreamController, hello
+from novacron.dwcp.amst import AmstSender, FrameType, StreamController, hello
 from novacron.dwcp.hde import HdeEncoder
 from novacron.dwcp.tunnel import sockopts
+from novacron.dwcp.tunnel.conn import HdeSettings, StreamConn, read_frame
 from novacron.dwcp.tunnel.errors import ChannelError
 from novacron.errors import InvalidInput
 
-HEADER = 28
-
-
-@dataclass(frozen=True)
-class HdeSettings:
-    """Encoder settings for a channel (see HdeEncoder); the lead maps CompressionConfig onto it."""
-
-    algorithm: str = "zstd"
-    level: int = 3
-    chunk_size: int = 4096
-    dict_capacity: int = 65536
-    frame_bytes: int = 1 << 20
-    mode: str = "adaptive"
-
-    @classmethod
-    def of(cls, value: HdeSettings | Mapping[str, Any] | None) -> HdeSettings | None:
-        if value is None or isinstance(value, HdeSettings):
-            return value
-        unknown = set(value) - {f.name for f in fields(cls)}
-        if unknown:
-            raise InvalidInput(f"unknown keys {sorted(unknown)}", field="hde")
-        return cls(**value)
-
-
-class _Stream:
-    def __init__(self, idx: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.idx, self.reader, self.writer = idx, reader, writer
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.task: asyncio.Task[None] | None = None
-        self.congestion: str | None = None
-
-    @property
-    def sock(self) -> socket.socket:
-        return self.writer.get_extra_info("socket")
-
-
-async def read_frame(reader: asyncio.StreamReader, idx: int | None) -> Any:
-    """One frame from a stream (used for the few frames the sending side receives)."""
-    parser = FrameParser(idx)
-    head = await reader.readexactly(HEADER)
-    length = int.from_bytes(head[20:24], "big")
-    frames = parser.feed(head)
-    if not frames:
-        frames = parser.feed(await reader.readexactly(length))
-    return frames[0]
-
 
 class Channel:
-    def __init__(self, host: str, port: int, *, ssl_ctx: ssl.SSLContext | None, server_hostname: str | None,
-                 congestion: str, sndbuf: int | None, rcvbuf: int | None, hde: HdeSettings | None,
-                 sender: AmstSender, connect_timeout: float) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        ssl_ctx: ssl.SSLContext | None,
+        server_hostname: str | None,
+        congestion: str,
+        sndbuf: int | None,
+        rcvbuf: int | None,
+        hde: HdeSettings | None,
+        sender: AmstSender,
+        connect_timeout: float,
+    ) -> None:
         self.host, self.port = host, port
         self.session_id = os.urandom(16)
         self.congestion = congestion
@@ -85,12 +50,14 @@ class Channel:
         self._ssl, self._server_hostname = ssl_ctx, server_hostname
         self._bufs = (sndbuf, rcvbuf)
         self._timeout = connect_timeout
-        self._streams: dict[int, _Stream] = {}
-        self._retired: list[_Stream] = []
+        self._streams: dict[int, StreamConn] = {}
+        self._retired: list[StreamConn] = []
         self._error: BaseException | None = None
         self._changed = asyncio.Event()
         self._lock = asyncio.Lock()
-        self._autotune: asyncio.Task[None] | None = None  # one write/flush at a time: the encoder is not reentrant
+        self._autotune: asyncio.Task[None] | None = (
+            None  # one write/flush at a time: the encoder is not reentrant
+        )
         self._closed = False
 
     # -- public --------------------------------------------------------------------------------
@@ -157,10 +124,17 @@ class Channel:
             self._closed = True
         await self._teardown()
 
-    async def apply_settings(self, *, streams: int | None = None, compression_level: int | None = None,
-                             compression: str | None = None, hde_mode: str | None = None,
-                             link_rate: float | None = None, congestion: str | None = None,
-                             segment_size: int | None = None) -> dict[str, Any]:
+    async def apply_settings(
+        self,
+        *,
+        streams: int | None = None,
+        compression_level: int | None = None,
+        compression: str | None = None,
+        hde_mode: str | None = None,
+        link_rate: float | None = None,
+        congestion: str | None = None,
+        segment_size: int | None = None,
+    ) -> dict[str, Any]:
         """Change the channel while it runs; returns the settings now in force."""
         self._check()
         if congestion is not None:
@@ -183,42 +157,40 @@ class Channel:
                 raise InvalidInput(f"must be 1..{self.sender.max_streams}, not {streams}", field="streams")
             await self._resize(streams)
         return {
-            "streams": self.streams, "congestion": self.congestion, "segment_size": self.sender.segment_size,
+            "streams": self.streams,
+            "congestion": self.congestion,
+            "segment_size": self.sender.segment_size,
             "compression": self.hde.algorithm if self.hde else "none",
             "compression_level": self.hde.level if self.hde else 0,
         }
 
     def start_autotune(self, controller: StreamController, *, interval: float = 1.0) -> asyncio.Task[None]:
-        """Every `interval` feed the controller this channel's throughput and the streams' mean RTT
-        (TCP_INFO), apply its stream count and segment size, and hint HDE with the link rate."""
+        """Let `controller` steer this channel's stream count, segment size and HDE link-rate hint
+        (see autotune.py); stops by itself when the channel closes or fails."""
+        from novacron.dwcp.tunnel.autotune import autotune
+
         if self._autotune is not None:
             self._autotune.cancel()
-        self._autotune = asyncio.create_task(self._autotune_loop(controller, interval), name="dwcp-autotune")
+        self._autotune = asyncio.create_task(autotune(self, controller, interval), name="dwcp-autotune")
         return self._autotune
 
-    async def _autotune_loop(self, controller: StreamController, interval: float) -> None:
-        last, t_last = self.sender.bytes_sent, time.perf_counter()
-        while not self._closed and self._error is None:
-            await asyncio.sleep(interval)
-            now, sent = time.perf_counter(), self.sender.bytes_sent
-            rtts = [i[0] for s in list(self._streams.values()) if (i := sockopts.tcp_info(s.sock)) and i[0] > 0]
-            bps = (sent - last) * 8 / max(now - t_last, 1e-6)
-            last, t_last = sent, now
-            if not rtts or self._closed:
-                continue
-            decision = controller.on_sample(bps, sum(rtts) / len(rtts))
-            if self.hde is not None and bps > 0:
-                self.hde.set_link_rate(max(bps, controller.predicted_bps or 0) / 8)
-            if decision.target_streams != self.streams or decision.segment_size != self.sender.segment_size:
-                try:
-                    await self.apply_settings(streams=decision.target_streams, segment_size=decision.segment_size)
-                except ChannelError:
-                    return
+    @property
+    def running(self) -> bool:
+        return not self._closed and self._error is None
+
+    def rtt_samples(self) -> list[float]:
+        """Smoothed RTT (s) of each active stream, from TCP_INFO."""
+        return [i[0] for s in list(self._streams.values()) if (i := sockopts.tcp_info(s.sock)) and i[0] > 0]
 
     def stats(self) -> dict[str, Any]:
         hs = self.hde.stats if self.hde else None
-        return {"bytes_in": self.bytes_in, "bytes_on_wire": self.sender.bytes_sent, "streams": self.streams,
-                "compression_ratio": hs.ratio if hs else 1.0, "hde": hs}
+        return {
+            "bytes_in": self.bytes_in,
+            "bytes_on_wire": self.sender.bytes_sent,
+            "streams": self.streams,
+            "compression_ratio": hs.ratio if hs else 1.0,
+            "hde": hs,
+        }
 
     # -- internals -----------------------------------------------------------------------------
     def _check(self) -> None:
@@ -239,7 +211,7 @@ class Channel:
         for idx, frame in self.sender.send(data):
             self._streams[idx].queue.put_nowait(frame)
 
-    async def _writer(self, s: _Stream) -> None:
+    async def _writer(self, s: StreamConn) -> None:
         try:
             while (frame := await s.queue.get()) is not None:
                 s.writer.write(frame)
@@ -253,7 +225,7 @@ class Channel:
         if s.idx not in self._streams:  # retired: STREAM_CLOSE is out, let the connection go
             s.writer.close()
 
-    async def connect(self, idx: int) -> _Stream:
+    async def connect(self, idx: int) -> StreamConn:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -264,8 +236,11 @@ class Channel:
             async with asyncio.timeout(self._timeout):
                 await asyncio.get_running_loop().sock_connect(sock, (self.host, self.port))
                 reader, writer = await asyncio.open_connection(
-                    sock=sock, ssl=self._ssl, limit=1 << 20,
-                    server_hostname=(self._server_hostname or self.host) if self._ssl else None)
+                    sock=sock,
+                    ssl=self._ssl,
+                    limit=1 << 20,
+                    server_hostname=(self._server_hostname or self.host) if self._ssl else None,
+                )
                 sockopts.disable_nodelay(writer.get_extra_info("socket"))
                 writer.write(hello(self.session_id, idx, hde=self.hde is not None))
                 await writer.drain()
@@ -276,13 +251,13 @@ class Channel:
         if answer.type != FrameType.HELLO_ACK:
             writer.close()
             raise ChannelError(f"stream {idx} refused: {answer.type.name} {answer.payload[:200]!r}")
-        s = _Stream(idx, reader, writer)
+        s = StreamConn(idx, reader, writer)
         self._set_congestion(s)
         s.task = asyncio.create_task(self._writer(s), name=f"dwcp-stream-{idx}")
         self._streams[idx] = s
         return s
 
-    def _set_congestion(self, s: _Stream) -> None:
+    def _set_congestion(self, s: StreamConn) -> None:
         sock = s.sock
         s.congestion = sockopts.set_congestion(sock, sockopts.choose(self.congestion, sock))
 
@@ -347,11 +322,21 @@ async def open_channel(
     sockopts.check_congestion(congestion)
     if not 1 <= streams <= max_streams:
         raise InvalidInput(f"must be 1..{max_streams}, not {streams}", field="streams")
-    sender = AmstSender(streams=streams, segment_size=segment_size, window_bytes=window_bytes,
-                        max_streams=max_streams)
-    ch = Channel(host, port, ssl_ctx=ssl, server_hostname=server_hostname, congestion=congestion,
-                 sndbuf=sndbuf, rcvbuf=rcvbuf, hde=HdeSettings.of(hde), sender=sender,
-                 connect_timeout=connect_timeout)
+    sender = AmstSender(
+        streams=streams, segment_size=segment_size, window_bytes=window_bytes, max_streams=max_streams
+    )
+    ch = Channel(
+        host,
+        port,
+        ssl_ctx=ssl,
+        server_hostname=server_hostname,
+        congestion=congestion,
+        sndbuf=sndbuf,
+        rcvbuf=rcvbuf,
+        hde=HdeSettings.of(hde),
+        sender=sender,
+        connect_timeout=connect_timeout,
+    )
     try:
         await ch.connect(0)  # first alone: the server creates the session on it
         await ch.connect_all(list(range(1, streams)))

@@ -12,13 +12,36 @@ import asyncio
 import contextlib
 
 from novacron.dwcp.tunnel.channel import Channel
+from novacron.dwcp.tunnel.errors import ChannelError
 from novacron.dwcp.tunnel.server import ChannelReader
 
 
-async def proxy_into_channel(reader: asyncio.StreamReader, channel: Channel, *, read_size: int = 1 << 20,
-                             idle_flush: float = 0.005, close: bool = True) -> int:
+async def proxy_into_channel(
+    reader: asyncio.StreamReader,
+    channel: Channel,
+    *,
+    read_size: int = 1 << 20,
+    idle_flush: float = 0.005,
+    close: bool = True,
+) -> int:
     """Copy `reader` until EOF into `channel`; returns the byte count. close=True ends the channel
-    (FIN + wait for the receiver's confirmation) after EOF."""
+    (FIN + wait for the receiver's confirmation) after EOF; if the source fails, the channel is
+    aborted so the receiving agent stops waiting."""
+    try:
+        total = await _copy_in(reader, channel, read_size, idle_flush)
+    except ChannelError:
+        raise
+    except BaseException as exc:  # the source broke (or we were cancelled): tell the receiver
+        await channel.abort(f"source connection failed: {exc!r}")
+        raise
+    if close:
+        await channel.close()
+    else:
+        await channel.flush()
+    return total
+
+
+async def _copy_in(reader: asyncio.StreamReader, channel: Channel, read_size: int, idle_flush: float) -> int:
     total = 0
     flushed = True
     while True:
@@ -37,14 +60,12 @@ async def proxy_into_channel(reader: asyncio.StreamReader, channel: Channel, *, 
         await channel.write(data)
         total += len(data)
         flushed = False
-    if close:
-        await channel.close()
-    else:
-        await channel.flush()
     return total
 
 
-async def proxy_from_channel(channel: ChannelReader, writer: asyncio.StreamWriter, *, close: bool = True) -> int:
+async def proxy_from_channel(
+    channel: ChannelReader, writer: asyncio.StreamWriter, *, close: bool = True
+) -> int:
     """Copy the channel's bytes into `writer` until the channel ends complete; returns the count."""
     total = 0
     try:

@@ -29,7 +29,7 @@ from novacron.dwcp.amst import (
 from novacron.dwcp.amst.frames import FLAG_HDE, SESSION_ID_LEN, encode_frame
 from novacron.dwcp.hde import HdeDecoder, HdeProtocolError
 from novacron.dwcp.tunnel import sockopts
-from novacron.dwcp.tunnel.channel import read_frame
+from novacron.dwcp.tunnel.conn import read_frame
 from novacron.dwcp.tunnel.errors import ChannelError
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,9 @@ READ_SIZE = 256 << 10
 class ChannelReader:
     """The byte stream of one incoming channel: `await read()` until it returns b"" (complete)."""
 
-    def __init__(self, session_id: bytes, *, hde: bool, reorder_limit: int, max_streams: int,
-                 output_limit: int) -> None:
+    def __init__(
+        self, session_id: bytes, *, hde: bool, reorder_limit: int, max_streams: int, output_limit: int
+    ) -> None:
         self.session_id = session_id
         self.hde = hde
         self.rx = AmstReceiver(reorder_limit=reorder_limit, max_streams=max_streams)
@@ -145,7 +146,12 @@ class ChannelReader:
         try:
             while self._error is None:
                 while not self._may_read(idx):
-                    if self._error is not None or self._ended or self.rx.aborted is not None or self.rx.is_closed(idx):
+                    if (
+                        self._error is not None
+                        or self._ended
+                        or self.rx.aborted is not None
+                        or self.rx.is_closed(idx)
+                    ):
                         return
                     await self._changed.wait()
                 data = await reader.read(READ_SIZE)
@@ -183,9 +189,19 @@ class ChannelReader:
 class ChannelServer:
     """Listens for DWCP channels. Use `async with ChannelServer(...) as srv:` then `await srv.accept()`."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, ssl: ssl.SSLContext | None = None,
-                 sndbuf: int | None = 4 << 20, rcvbuf: int | None = 4 << 20, reorder_limit: int = 64 << 20,
-                 output_limit: int = 32 << 20, max_streams: int = 512, hello_timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        ssl: ssl.SSLContext | None = None,
+        sndbuf: int | None = 4 << 20,
+        rcvbuf: int | None = 4 << 20,
+        reorder_limit: int = 64 << 20,
+        output_limit: int = 32 << 20,
+        max_streams: int = 512,
+        hello_timeout: float = 15.0,
+    ) -> None:
         self.host, self.port = host, port
         self._ssl = ssl
         self._bufs = (sndbuf, rcvbuf)
@@ -212,8 +228,13 @@ class ChannelServer:
         sock.listen(128)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
-        self._server = await asyncio.start_server(self._on_connection, sock=sock, ssl=self._ssl, limit=1 << 20,
-                                                  ssl_handshake_timeout=self._hello_timeout if self._ssl else None)
+        self._server = await asyncio.start_server(
+            self._on_connection,
+            sock=sock,
+            ssl=self._ssl,
+            limit=1 << 20,
+            ssl_handshake_timeout=self._hello_timeout if self._ssl else None,
+        )
 
     async def accept(self) -> ChannelReader:
         return await self._accepted.get()
@@ -234,8 +255,16 @@ class ChannelServer:
             sockopts.disable_nodelay(writer.get_extra_info("socket"))
             try:
                 frame = await asyncio.wait_for(read_frame(reader, None), self._hello_timeout)
-            except (AmstProtocolError, asyncio.IncompleteReadError, TimeoutError, OSError, ssl.SSLError) as exc:
-                log.warning("DWCP connection from %s dropped before HELLO: %r", writer.get_extra_info("peername"), exc)
+            except (
+                AmstProtocolError,
+                asyncio.IncompleteReadError,
+                TimeoutError,
+                OSError,
+                ssl.SSLError,
+            ) as exc:
+                log.warning(
+                    "DWCP connection from %s dropped before HELLO: %r", writer.get_extra_info("peername"), exc
+                )
                 return
             idx = frame.stream
             if frame.type != FrameType.HELLO or len(frame.payload) != SESSION_ID_LEN:
@@ -245,12 +274,19 @@ class ChannelServer:
             hde = bool(frame.flags & FLAG_HDE)
             if chan is None:
                 reorder, output, max_streams = self._limits
-                chan = ChannelReader(frame.payload, hde=hde, reorder_limit=reorder, max_streams=max_streams,
-                                     output_limit=output)
+                chan = ChannelReader(
+                    frame.payload,
+                    hde=hde,
+                    reorder_limit=reorder,
+                    max_streams=max_streams,
+                    output_limit=output,
+                )
                 self._sessions[frame.payload] = chan
                 self._accepted.put_nowait(chan)
             elif chan.finished or chan._error is not None or chan.hde != hde or idx in chan._writers:
-                writer.write(encode_frame(FrameType.ABORT, stream=idx, payload=b"session closed or stream in use"))
+                writer.write(
+                    encode_frame(FrameType.ABORT, stream=idx, payload=b"session closed or stream in use")
+                )
                 return
             writer.write(encode_frame(FrameType.HELLO_ACK, stream=idx))
             await chan.run_stream(idx, reader, writer)

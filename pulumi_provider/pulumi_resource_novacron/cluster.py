@@ -89,11 +89,12 @@ class Cluster:
             except ApiError as exc:
                 if exc.status not in (0, 502, 503, 504):
                     raise api_error(exc, None) from None
-                unreachable.append(f"{agent.endpoint} ({exc.detail or exc.title})")
+                why = (exc.detail or exc.title).removeprefix(f"{agent.endpoint.rstrip('/')}: ")
+                unreachable.append(f"{agent.endpoint} ({why})")
         if unreachable:
             raise ProviderError(grpc.StatusCode.UNAVAILABLE,
-                                f"cannot tell where VM {name!r} runs: it is on no agent that answered, and "
-                                f"these did not: {'; '.join(unreachable)}")
+                                f"cannot tell where VM {name!r} runs: no agent that answered has it, and "
+                                f"these are unreachable: {'; '.join(unreachable)}")
         return None
 
 

@@ -97,7 +97,7 @@ def test_dwcp_mode_lifecycle(agent_factory: Any, provider: ProviderProcess) -> N
     assert list(diff.diffs) == ["mode"] and not diff.replaces
     state = provider.update("dwcp", id_, state, news2, type_=MODE)
     assert client.get_mode().mode == "hybrid"
-    imported = provider.read("dwcp2", "node-1", type_=MODE)
-    assert plain(imported.inputs) | {} == {**plain(imported.inputs), "mode": "hybrid", "node": "node-1"}
+    imported = plain(provider.read("dwcp2", "node-1", type_=MODE).inputs)
+    assert imported["mode"] == "hybrid" and imported["node"] == "node-1" and imported["v3RolloutPercentage"] == 50
     provider.delete("dwcp", id_, state, type_=MODE)
     assert client.get_mode().forced is False  # back to automatic detection

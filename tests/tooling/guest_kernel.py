@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,7 +144,7 @@ def _depends(ko: Path) -> list[str]:
     return [d.decode() for d in match.group(1).split(b",") if d]
 
 
-def _closure(modules: Sequence[str], deps_of) -> list[str]:  # type: ignore[no-untyped-def]
+def _closure(modules: Sequence[str], deps_of: Callable[[str], list[str]]) -> list[str]:
     """Depth-first: dependencies first, each module once."""
     order: list[str] = []
     seen: set[str] = set()

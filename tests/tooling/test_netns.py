@@ -118,17 +118,17 @@ def test_cleanup_stale_removes_namespaces_of_dead_runs() -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
     ns = f"{PREFIX}dead00-a"
-    run(["ip", "netns", "add", ns])
-    try:
-        OWNERS.mkdir(parents=True, exist_ok=True)
-        (OWNERS / ns).write_text(json.dumps({"pid": dead.pid}))
-        with Testbed(2) as live:
+    with Testbed(2) as live:
+        run(["ip", "netns", "add", ns])
+        try:
+            OWNERS.mkdir(parents=True, exist_ok=True)
+            (OWNERS / ns).write_text(json.dumps({"pid": dead.pid}))  # as a crashed run leaves it
             removed = cleanup_stale()
             assert ns in removed and ns not in _namespaces()
             assert {h.ns for h in live.hosts} <= _namespaces()  # a live test bed is left alone
-    finally:
-        run(["ip", "netns", "del", ns], check=False)
-        (OWNERS / ns).unlink(missing_ok=True)
+        finally:
+            run(["ip", "netns", "del", ns], check=False)
+            (OWNERS / ns).unlink(missing_ok=True)
 
 
 def test_failed_start_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -118,6 +118,13 @@ async def _orchestration(ctx: BootContext) -> None:
         log.warning("reconcile found %d difference(s) between the store and libvirt", len(drift))
 
 
+async def _stop_orchestration(ctx: BootContext) -> None:
+    svc = _svc(ctx)
+    if svc.vms is not None:
+        await asyncio.to_thread(svc.vms.close)
+        svc.vms = None
+
+
 async def _api(ctx: BootContext) -> None:
     from novacron.runtime.server import start_api_server
 
@@ -208,7 +215,7 @@ def agent_components() -> list[Component]:
         c("hypervisor", 2, _hypervisor, _close_hypervisor, depends_on=("security",), retries=3, timeout_s=20),
         c("network", 2, _network, depends_on=("security",), retries=2),
         c("dwcp", 2, _dwcp, depends_on=("network",)),
-        c("orchestration", 3, _orchestration, depends_on=("database", "hypervisor"), timeout_s=120),
+        c("orchestration", 3, _orchestration, _stop_orchestration, depends_on=("database", "hypervisor"), timeout_s=120),
         c("api", 3, _api, _stop_api, depends_on=("orchestration", "dwcp")),
         c("monitoring", 3, _monitoring, _stop_monitoring),
         c("health_check", 4, _health_check, depends_on=("api",), retries=3),

@@ -3,7 +3,7 @@
 Nothing is silently rewritten: a VM libvirt lost is marked missing, a VM changed behind our back
 keeps its stored spec and gets a `drift` event naming the fields, and a domain carrying our
 metadata that the store forgot is adopted (recorded as it is) with an event saying so. Domains
-without our metadata are not ours and are only listed.
+without our metadata are not ours and are left alone.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ def _event(store: Store, finding: dict[str, Any]) -> dict[str, Any]:
 
 
 def reconcile(driver: HypervisorDriver, store: Store) -> list[dict[str, Any]]:
-    """Blocking; run once at start-up before requests are served. Returns what it found."""
+    """Blocking; run once at start-up before requests are served. Returns the findings (one per
+    VM: missing, changed, resolved, adopted, unadoptable), each also recorded as a "drift" event."""
     pool = driver.cfg.storage_pool
     findings: list[dict[str, Any]] = []
     records = {r.name: r for r in store.list_vms()}
@@ -75,8 +76,7 @@ def reconcile(driver: HypervisorDriver, store: Store) -> list[dict[str, Any]]:
         if obs is None:
             continue
         if not obs.config.managed:
-            findings.append({"vm": name, "kind": "unmanaged", "detail": "no novacron metadata; left alone"})
-            continue
+            continue  # not ours (no novacron metadata): neither drift nor ours to adopt
         doc, _ = spec_dict(obs.spec(pool), None)
         try:
             VirtualMachineSpec.model_validate(doc)

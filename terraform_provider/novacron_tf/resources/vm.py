@@ -43,7 +43,7 @@ class VmResource:
     # ------------------------------------------------------------ validate / plan
 
     def validate(self, config: Obj) -> list[Diagnostic]:
-        return validate_model(VirtualMachineSpec, {k: config.get(k) for k in SPEC})
+        return validate_model(VirtualMachineSpec, {k: config.get(k) for k in SPEC}, self.schema.block)
 
     def plan(self, ctx: Context, prior: Obj | None, config: Obj | None, proposed: Obj | None) -> Plan:
         if config is None or proposed is None:

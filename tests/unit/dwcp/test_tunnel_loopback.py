@@ -241,6 +241,51 @@ def test_a_stream_dying_mid_channel_fails_the_reader() -> None:
     run(main)
 
 
+def test_abort_reaches_the_reader_with_its_reason() -> None:
+    async def main() -> None:
+        async with ChannelServer() as srv:
+            ch = await open_channel("127.0.0.1", srv.port, streams=2)
+            reader = await srv.accept()
+            await ch.write(b"partial")
+            await ch.abort("source VM crashed")
+            with pytest.raises(ChannelError, match="source VM crashed"):
+                while await reader.read():
+                    pass
+            with pytest.raises(ChannelError, match="closed"):
+                await ch.write(b"more")
+
+    run(main)
+
+
+def test_a_reader_that_stops_consuming_stalls_the_writer() -> None:
+    pieces = [random.Random(i).randbytes(MIB) for i in range(256)]
+
+    async def main() -> tuple[int, Any]:
+        small = {"sndbuf": 256 << 10, "rcvbuf": 256 << 10}
+        async with ChannelServer(reorder_limit=4 * MIB, output_limit=4 * MIB, **small) as srv:
+            ch = await open_channel("127.0.0.1", srv.port, streams=4, window_bytes=4 * MIB, **small)
+            reader = await srv.accept()
+
+            async def produce() -> None:
+                for p in pieces:
+                    await ch.write(p)
+                await ch.close()
+
+            producer = asyncio.create_task(produce())
+            stalled_at, last = -1, None
+            while stalled_at != last:  # wait until the producer makes no progress for 0.3 s
+                last = stalled_at
+                await asyncio.sleep(0.3)
+                stalled_at = ch.bytes_in
+            consumed = asyncio.create_task(drain(reader))
+            await producer
+            return stalled_at, await consumed
+
+    stalled_at, received = run(main)
+    assert stalled_at < 64 * MIB  # windows + buffers, far below the 256 MiB offered
+    assert received == digest(pieces)
+
+
 def test_socket_tuning_on_a_real_connection() -> None:
     srv = socket.create_server(("127.0.0.1", 0))
     cli = socket.socket()

@@ -2,11 +2,13 @@
 
 Chunking is fixed-size and aligned to the stream offset (chunk k covers bytes [k*size, (k+1)*size)).
 Content-defined chunking would survive insertions, but a guest's RAM is rewritten in place, never
-shifted, and a rolling hash in Python would cost ~10x the whole budget of the encoder; fixed chunks
+shifted, and a rolling hash, even vectorised with numpy, would about halve the encoder throughput; fixed chunks
 cost one slice and one dict lookup each. After a flush() mid-chunk the next chunk is shortened so
-boundaries stay on the same grid. Known limit: QEMU prefixes each page with an 8-byte header, so in
-a raw QEMU stream pages drift against the grid; exact dedup then mostly catches whole zero or repeated
-runs, while delta still pays because the drift is the same on a page's every resend.
+boundaries stay on the same grid. Known limit: QEMU's plain pre-copy stream prefixes each page with
+an 8-byte header, so pages drift against a fixed grid and land at a different phase on every resend;
+on such a stream dedup and delta find little and HDE is worth about what zstd/lz4 is. They pay on
+page-aligned payloads (RAM or disk images, multifd page arrays, repeated buffers); a page-aware
+chunker for the QEMU record format is the follow-up if the raw stream must be deduplicated.
 
 Delta base = resemblance, not position: each chunk yields up to three 32-byte "features" (head,
 middle, tail; all-zero ones ignored). A page rewritten with a few small mutations keeps at least one

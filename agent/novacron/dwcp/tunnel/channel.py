@@ -54,10 +54,8 @@ class Channel:
         self._retired: list[StreamConn] = []
         self._error: BaseException | None = None
         self._changed = asyncio.Event()
-        self._lock = asyncio.Lock()
-        self._autotune: asyncio.Task[None] | None = (
-            None  # one write/flush at a time: the encoder is not reentrant
-        )
+        self._lock = asyncio.Lock()  # one write/flush at a time: the encoder is not reentrant
+        self._autotune: asyncio.Task[None] | None = None
         self._closed = False
 
     # -- public --------------------------------------------------------------------------------
@@ -104,25 +102,32 @@ class Channel:
         """Flush, send FIN, wait until the receiver confirms it has everything, close the streams."""
         if self._closed:
             return
-        await self.flush()
+        try:
+            await self.flush()
+        except ChannelError:
+            self._closed = True
+            await self._teardown(graceful=False)
+            raise
         idx, fin = self.sender.close()
         self._closed = True
         self._streams[idx].queue.put_nowait(fin)
         try:
             frame = await asyncio.wait_for(read_frame(self._streams[idx].reader, idx), timeout)
         except Exception as exc:
-            await self._teardown()
+            await self._teardown(graceful=False)
             raise ChannelError(f"no FIN_ACK from the receiver: {self._error or exc!r}") from exc
         await self._teardown()
         if frame.type != FrameType.FIN_ACK:
             raise ChannelError(f"receiver answered FIN with {frame.type.name}: {frame.payload[:200]!r}")
 
     async def abort(self, reason: str) -> None:
+        """Give up: tell the receiver why (best effort, within a second) and drop the connections."""
         if not self._closed:
             for idx, frame in self.sender.abort(reason):
-                self._streams[idx].queue.put_nowait(frame)
+                if idx in self._streams:
+                    self._streams[idx].queue.put_nowait(frame)
             self._closed = True
-        await self._teardown()
+        await self._teardown(graceful=False, grace=1.0)
 
     async def apply_settings(
         self,
@@ -281,24 +286,29 @@ class Channel:
             if isinstance(r, BaseException):
                 raise r
 
-    async def _teardown(self) -> None:
+    async def _teardown(self, *, graceful: bool = True, grace: float = 0.0) -> None:
+        """Stop the writer tasks and close the connections; graceful lets queued frames go out,
+        otherwise they get `grace` seconds and the transports are then aborted."""
         if self._autotune is not None and self._autotune is not asyncio.current_task():
             self._autotune.cancel()
         everything = list(self._streams.values()) + self._retired
+        self._streams.clear()
+        self._retired.clear()
         for s in everything:
             s.queue.put_nowait(None)
+        tasks = [s.task for s in everything if s.task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=30.0 if graceful else grace)
+            for t in pending:
+                t.cancel()
         for s in everything:
-            if s.task is not None:
-                try:
-                    await asyncio.wait_for(s.task, 10)
-                except TimeoutError:
-                    s.task.cancel()
-            s.writer.close()
+            if graceful:
+                s.writer.close()
+            else:
+                s.writer.transport.abort()
         for s in everything:
             with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
                 await asyncio.wait_for(s.writer.wait_closed(), 5)
-        self._streams.clear()
-        self._retired.clear()
         self._notify()
 
 
@@ -341,7 +351,7 @@ async def open_channel(
         await ch.connect(0)  # first alone: the server creates the session on it
         await ch.connect_all(list(range(1, streams)))
     except BaseException as exc:
-        await ch._teardown()
+        await ch._teardown(graceful=False)
         if isinstance(exc, ChannelError | asyncio.CancelledError):
             raise
         raise ChannelError(f"cannot open channel to {host}:{port}: {exc!r}") from exc

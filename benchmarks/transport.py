@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import zstandard
+
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder
 from novacron.dwcp.tunnel import ChannelServer, open_channel
 

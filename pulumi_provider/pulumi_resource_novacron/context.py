@@ -6,8 +6,8 @@ import threading
 from dataclasses import dataclass
 
 import grpc
-from novacron.client import ApiError
 
+from novacron.client import ApiError
 from pulumi_resource_novacron.cluster import Cluster
 from pulumi_resource_novacron.deadline import Cancelled, Deadline, Expired
 from pulumi_resource_novacron.errors import ProviderError

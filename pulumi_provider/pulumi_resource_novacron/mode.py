@@ -13,7 +13,6 @@ from typing import Any
 from novacron.client import ApiError
 from novacron.models.config import SystemConfig
 from novacron.models.mode import ModeSettings, ModeStatus
-
 from pulumi_resource_novacron.context import OpContext
 from pulumi_resource_novacron.diffing import DiffResult
 from pulumi_resource_novacron.names import camel

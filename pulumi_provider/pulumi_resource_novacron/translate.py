@@ -7,8 +7,8 @@ The agent names a field as a dotted snake_case path (`disks.0.base_image`); the 
 from __future__ import annotations
 
 import grpc
-from novacron.client import ApiError
 
+from novacron.client import ApiError
 from pulumi_resource_novacron.errors import ProviderError
 from pulumi_resource_novacron.schema import Shapes
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from novacron.client import ApiError, NovacronClient
 from novacron.models.vm import VirtualMachine
-
 from novacron_tf.diagnostics import Diagnostic, DiagnosticsError, error
 
 READ_TIMEOUT_S = 30.0

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from novacron.client import ApiError
 from pydantic import ValidationError
 
+from novacron.client import ApiError
 from novacron_tf.schema import Block
 
 Path = tuple[str | int, ...]

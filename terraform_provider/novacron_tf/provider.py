@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 from novacron.client import ApiError
-
 from novacron_tf.agents import Agents, parse_config
 from novacron_tf.codec import CodecError, decode_json, decode_msgpack, encode_msgpack
 from novacron_tf.cty import UNKNOWN

@@ -18,7 +18,8 @@ def test_collection_builds_clean_and_passes_sanity(tmp_path: Path) -> None:
     built = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path),
                             "--force", str(REPO)], capture_output=True, text=True, env=ansible_env(), check=True)
     tarball = next(tmp_path.glob("novacron-cloud-*.tar.gz"))
-    names = tarfile.open(tarball).getnames()
+    with tarfile.open(tarball) as tar:
+        names = tar.getnames()
     assert "plugins/modules/vm.py" in names and "meta/runtime.yml" in names
     assert not [n for n in names if n.startswith(("agent/", "pulumi_provider/", "terraform_provider/", ".venv/"))]
     assert not [n for n in names if n.startswith("tests/")], built.stdout

@@ -20,6 +20,7 @@ from typing import Any
 import libvirt
 import pytest
 import pytest_asyncio
+
 from novacron.errors import StateTimeout
 from novacron.hypervisor.accel import detect_accel
 from novacron.hypervisor.driver import HypervisorDriver
@@ -28,7 +29,6 @@ from novacron.models.config import AgentConfig
 from novacron.models.vm import VirtualMachineSpec
 from novacron.store import open_store
 from novacron.vms.service import VmService
-
 from tests.tooling.guest import GuestImage, SerialLog, build_guest, kernel_cmdline
 from tests.tooling.libvirtd import ensure_system_libvirtd, libvirt_skip_reason
 

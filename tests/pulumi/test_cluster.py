@@ -8,10 +8,10 @@ from typing import Any
 
 import grpc
 import pytest
-from novacron.client import ApiError
-from novacron.models.migration import MigrationRequest
 from pulumi.runtime.proto import provider_pb2
 
+from novacron.client import ApiError
+from novacron.models.migration import MigrationRequest
 from tests.pulumi.harness import FakeEngine, ProviderProcess, failure, plain
 
 SPEC = {"name": "app-1", "memoryMib": 128, "disks": [{"name": "root", "sizeGib": 1}]}

@@ -12,8 +12,8 @@ import grpc
 import pytest
 from google.protobuf import empty_pb2
 from pulumi.runtime.proto import provider_pb2
-
 from pulumi_resource_novacron import SCHEMA_PATH, __version__
+
 from tests.pulumi.harness import (
     MODE,
     UNKNOWN,

@@ -8,9 +8,9 @@ Cancel from the engine cancels the migration, which rolls the VM back to the sou
 from __future__ import annotations
 
 import grpc
+
 from novacron.client import ApiError
 from novacron.models.migration import MigrationOptions, MigrationRequest
-
 from pulumi_resource_novacron.cluster import Cluster
 from pulumi_resource_novacron.config import AgentRef
 from pulumi_resource_novacron.context import OpContext

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from novacron.client import ApiError
 
+from novacron.client import ApiError
 from pulumi_resource_novacron.cluster import Cluster
 from pulumi_resource_novacron.config import AgentRef
 from pulumi_resource_novacron.context import PARTIAL, OpContext

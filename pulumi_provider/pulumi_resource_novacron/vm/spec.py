@@ -11,11 +11,11 @@ import typing
 from typing import Any
 
 import grpc
+from pydantic import BaseModel
+
 from novacron.models.config import SystemConfig
 from novacron.models.migration import MigrationOptions
 from novacron.models.vm import VirtualMachine, VirtualMachineSpec
-from pydantic import BaseModel
-
 from pulumi_resource_novacron.errors import ProviderError
 from pulumi_resource_novacron.names import camel
 from pulumi_resource_novacron.schema import VM, Shapes

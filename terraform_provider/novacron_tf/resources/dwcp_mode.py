@@ -11,7 +11,6 @@ from typing import Any
 
 from novacron.client import ApiError
 from novacron.models.mode import ModeSettings, ModeStatus
-
 from novacron_tf.cty import UNKNOWN
 from novacron_tf.diagnostics import Diagnostic, DiagnosticsError, error, from_api
 from novacron_tf.planning import plan_block, shape

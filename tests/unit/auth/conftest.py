@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from novacron.models.config import AgentConfig
 
+from novacron.models.config import AgentConfig
 from tests.tooling.openbao import OpenBao, openbao_or_skip
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from novacron.auth import AuthError, token_from_authorization
 
 

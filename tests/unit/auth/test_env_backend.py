@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from novacron.models.config import AgentConfig
 from novacron.secrets import SecretsError, SigningKey, load_signing_key
 

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from novacron.models.config import AgentConfig
 from novacron.secrets import MIN_KEY_BYTES, SecretsError, SigningKey, load_signing_key
 

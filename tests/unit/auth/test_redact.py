@@ -5,6 +5,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+
 from novacron.auth import RedactionFilter, install_redaction, mint_token, uninstall_redaction
 from novacron.secrets import SigningKey
 

@@ -4,6 +4,7 @@ import hashlib
 import pickle
 
 import pytest
+
 from novacron.secrets import MIN_KEY_BYTES, SigningKey, generate_key_text
 
 KEY_TEXT = "k3y-material-that-must-never-be-printed-0123456789"

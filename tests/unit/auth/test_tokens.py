@@ -5,6 +5,7 @@ import json
 
 import jwt
 import pytest
+
 from novacron.auth import AuthError, Claims, mint_token, verify_token
 from novacron.errors import InvalidInput
 from novacron.secrets import SigningKey

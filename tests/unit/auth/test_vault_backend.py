@@ -9,9 +9,9 @@ from typing import Any
 
 import hvac
 import pytest
+
 from novacron.models.config import AgentConfig
 from novacron.secrets import SecretsError, SigningKey, load_signing_key, vault_backend
-
 from tests.tooling.openbao import OpenBao
 
 

@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from novacron.boot import BootContext, BootProgress, Component, Initializer
 from prometheus_client import CollectorRegistry
+
+from novacron.boot import BootContext, BootProgress, Component, Initializer
 
 Body = Callable[[BootContext], Awaitable[None]]
 

@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import pytest
+
 from novacron.boot import MAX_BACKOFF_S, PHASE_NAMES, BootContext, Component, Phase, phase_name
 
 

@@ -6,9 +6,9 @@ import asyncio
 import logging
 
 import pytest
-from novacron.boot import BootContext, BootError, Component, ComponentTimeout, Initializer
 from prometheus_client import CollectorRegistry
 
+from novacron.boot import BootContext, BootError, Component, ComponentTimeout, Initializer
 from tests.unit.boot.boot_testkit import (
     AGENT_GRAPH,
     FakeClock,

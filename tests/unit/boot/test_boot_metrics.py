@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from novacron.boot import COMPONENT_STATES, BootContext, BootError, BootMetrics, Component
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from novacron.boot import COMPONENT_STATES, BootContext, BootError, BootMetrics, Component
 from tests.unit.boot.boot_testkit import FakeClock, Journal, RecordingSleep, make_initializer, run
 
 

@@ -7,8 +7,8 @@ import threading
 from typing import Any
 
 import pytest
-from novacron.boot import BootContext, BootError, BootProgress, Component
 
+from novacron.boot import BootContext, BootError, BootProgress, Component
 from tests.unit.boot.boot_testkit import FakeClock, Journal, RecordingSleep, make_initializer, run
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from novacron.boot import BootContext, BootGraphError, Component, resolve
 
+from novacron.boot import BootContext, BootGraphError, Component, resolve
 from tests.unit.boot.boot_testkit import AGENT_GRAPH, AGENT_LEVELS, make_initializer
 
 

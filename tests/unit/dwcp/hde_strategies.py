@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from hypothesis import strategies as st
+
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder
 
 PAGE = 1024  # small chunks keep hypothesis examples small while exercising every record kind

@@ -7,6 +7,7 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from novacron.dwcp.amst import StreamController
 from novacron.errors import InvalidInput
 

@@ -8,6 +8,7 @@ from collections import defaultdict
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from novacron.dwcp.amst import (
     Aborted,
     AmstProtocolError,

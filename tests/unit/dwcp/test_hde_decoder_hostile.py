@@ -9,9 +9,9 @@ import zlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder, HdeProtocolError
 from novacron.dwcp.hde import format as fmt
-
 from tests.unit.dwcp.hde_strategies import PAGE, cut, decode_all, encode_all, page_stream
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

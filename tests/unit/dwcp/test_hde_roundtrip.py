@@ -9,9 +9,9 @@ import pytest
 import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder
 from novacron.errors import InvalidInput
-
 from tests.unit.dwcp.hde_strategies import PAGE, cut, decode_all, encode_all, page_stream, splits
 
 CODECS = st.sampled_from(

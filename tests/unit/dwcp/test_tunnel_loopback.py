@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from novacron.dwcp.amst import StreamController
 from novacron.dwcp.tunnel import (
     ChannelError,
@@ -24,7 +25,6 @@ from novacron.dwcp.tunnel import (
     sockopts,
 )
 from novacron.errors import InvalidInput
-
 from tests.unit.dwcp.conftest import Pki
 
 MIB = 1 << 20

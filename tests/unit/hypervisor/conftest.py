@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.models.config import HypervisorConfig
 

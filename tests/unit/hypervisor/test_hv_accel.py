@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from novacron.hypervisor.accel import detect_accel, domain_type
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import libvirt
+
 from novacron.hypervisor.domain_xml import NS, DiskLayout, DomainLayout, build_domain_xml, memory_ceiling
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.hypervisor.parse import VolumeFacts, observed_spec, parse_domain_xml

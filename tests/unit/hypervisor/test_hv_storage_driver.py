@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from novacron.errors import HypervisorError, NotFound, Unavailable
 from novacron.hypervisor import storage
 from novacron.hypervisor.driver import HypervisorDriver

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from novacron.dwcp.mode.detector import LinkSample, ModeChanged, ModeDetector
 from novacron.errors import InvalidInput
 

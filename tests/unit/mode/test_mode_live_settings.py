@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import zstandard
+
 from novacron.dwcp.mode.live_settings import LiveSettings
 from novacron.dwcp.mode.profiles import ModeProfile, all_profiles
 from novacron.errors import InvalidInput

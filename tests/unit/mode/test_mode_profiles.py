@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from novacron.dwcp.mode.profiles import ModeProfile, all_profiles, profile_for
 from novacron.errors import InvalidInput
 from novacron.models.config import CompressionConfig, DwcpConfig, TransportConfig

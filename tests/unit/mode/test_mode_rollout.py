@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from novacron.dwcp.mode.rollout import Flags, effective_flags, in_rollout, rollout_bucket
 from novacron.errors import InvalidInput
 from novacron.models.config import DwcpConfig

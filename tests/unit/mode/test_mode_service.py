@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import CollectorRegistry
+
 from novacron.dwcp.mode.detector import LinkSample
 from novacron.dwcp.mode.profiles import ModeProfile, profile_for
 from novacron.dwcp.mode.rollout import Flags, rollout_bucket
@@ -11,7 +13,6 @@ from novacron.dwcp.probe.tcpinfo import TcpInfo
 from novacron.errors import InvalidInput
 from novacron.models.config import AgentConfig, DwcpConfig, SystemConfig
 from novacron.models.mode import ModeSettings, ModeStatus
-from prometheus_client import CollectorRegistry
 
 
 class FakeClock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from novacron.dwcp.probe.rtt import RttEstimator
 from novacron.dwcp.probe.scheduler import ProbeScheduler
 from novacron.dwcp.probe.wire import FRAME_SIZE, Ping, Pinger, Pong, ProbeWireError, answer, decode, encode

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from novacron.dwcp.probe.tcpinfo import _LAYOUT, TCP_ESTABLISHED, loss_ratio, parse_tcp_info, tcp_info
 from novacron.errors import InvalidInput
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from novacron.store import Store, open_store
 from novacron.store.sqlite import sqlite_path_from_url
-
 from tests.tooling.postgres import pg_schema, postgres_skip_reason, postgres_url, stop_postgres
 
 BACKENDS = ["sqlite", "postgresql"]

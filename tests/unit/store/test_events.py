@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
 from novacron.errors import InvalidInput
 from novacron.store import Store
 

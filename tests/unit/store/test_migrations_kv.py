@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from novacron.errors import InvalidInput
 from novacron.models.migration import Migration
 from novacron.store import Store

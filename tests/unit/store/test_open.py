@@ -9,13 +9,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from psycopg import sql
+
 from novacron.errors import Unavailable
 from novacron.models.config import AgentConfig
 from novacron.store import LATEST_VERSION, Store, VmRecord, open_store
 from novacron.store.base import redact_url
 from novacron.store.sqlite import sqlite_path_from_url
-from psycopg import sql
-
 from tests.tooling.postgres import pg_schema
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from novacron.errors import Unavailable
 from novacron.store import LATEST_VERSION, SchemaTooNew, VmRecord, migrations, open_store
 from novacron.store.migrations import SchemaStep, pending

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from novacron.errors import InvalidInput
 from novacron.store import Store, VmRecord
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.models.config import AgentConfig
 from novacron.store import Store, open_store

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from novacron.errors import Conflict, HypervisorError, InvalidInput, NovacronError
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.models.vm import VirtualMachineSpec

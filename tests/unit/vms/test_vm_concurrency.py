@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 
 import pytest
+
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.models.vm import VirtualMachineSpec
 from novacron.vms.service import VmService

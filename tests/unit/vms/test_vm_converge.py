@@ -6,6 +6,7 @@ from pathlib import Path
 
 import libvirt
 import pytest
+
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.hypervisor.parse import parse_domain_xml
 from novacron.models.vm import VirtualMachineSpec

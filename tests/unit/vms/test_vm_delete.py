@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from novacron.errors import Conflict
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.models.vm import VirtualMachineSpec

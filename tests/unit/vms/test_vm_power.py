@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libvirt
 import pytest
+
 from novacron.errors import StateTimeout
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.models.config import AgentConfig

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libvirt
 import pytest
+
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.models.config import AgentConfig
 from novacron.models.vm import VirtualMachineSpec

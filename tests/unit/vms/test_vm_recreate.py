@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from novacron.errors import Conflict
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.store import Store

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from novacron.errors import InvalidInput
 from novacron.dwcp.pba.traces import Trace
+from novacron.errors import InvalidInput
 
 _EPS = 1e-9
 

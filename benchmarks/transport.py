@@ -50,7 +50,8 @@ def binaries(total: int, seed: int = 0) -> bytes:
 
 def ram_iterations(total: int, seed: int = 1) -> bytes:
     """A guest's RAM as pre-copy sends it: round 0 every 4 KiB page (binaries, a quarter zero pages),
-    then rounds of only the pages dirtied since (a quarter of them, a few bytes each), until `total`.
+    then rounds of only the pages dirtied since (a quarter of them, 8..1024 bytes rewritten in each),
+    until `total`.
     Rounds resend a page long after its previous version, far outside zstd's window."""
     rnd = random.Random(seed)
     ram_size = 16 * MIB
@@ -61,8 +62,8 @@ def ram_iterations(total: int, seed: int = 1) -> bytes:
         for i in range(len(pages)):
             if rnd.random() < 0.25:
                 m = bytearray(pages[i])
-                for _ in range(rnd.randrange(1, 16)):
-                    m[rnd.randrange(4096)] = rnd.randrange(256)
+                at, span = rnd.randrange(4096), rnd.randrange(8, 1024)  # a struct or buffer rewritten
+                m[at : at + span] = rnd.randbytes(len(m[at : at + span]))
                 pages[i] = bytes(m)
                 out += pages[i]
     return bytes(out[:total])

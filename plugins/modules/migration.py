@@ -100,19 +100,18 @@ def main():
             request = dict(vm=p['vm'], destination=p['node'], options=pick(p, MIGRATION_OPTIONS))
             migration = owner.create_migration(request, dry_run=module.check_mode)
             result['changed'] = True
+            result['migration'] = migration
             if p['wait'] and not module.check_mode:
                 deadline = time.time() + p['wait_timeout']
                 while migration['phase'] not in DONE:
                     if time.time() > deadline:
                         module.fail_json(msg='migration %s of %s to %s still %s after %ss' % (
-                            migration['id'], p['vm'], p['node'], migration['phase'], p['wait_timeout']),
-                            migration=migration, **result)
+                            migration['id'], p['vm'], p['node'], migration['phase'], p['wait_timeout']), **result)
                     time.sleep(1)
-                    migration = owner.get_migration(migration['id'])
+                    migration = result['migration'] = owner.get_migration(migration['id'])
                 if migration['phase'] != 'completed':
                     module.fail_json(msg='migration of %s to %s %s: %s' % (
-                        p['vm'], p['node'], migration['phase'], migration.get('error')), migration=migration, **result)
-            result['migration'] = migration
+                        p['vm'], p['node'], migration['phase'], migration.get('error')), **result)
             if module._diff:
                 result['diff'] = dict(before=dict(node=where['node']), after=dict(node=p['node']))
     except AgentError as exc:

@@ -20,6 +20,11 @@ def top(path: str) -> str:
     return path
 
 
+def _related(a: str, b: str) -> bool:
+    """One path is the other or contains it (`disks[0]` and `disks[0].bus`)."""
+    return a == b or a.startswith((b + ".", b + "[")) or b.startswith((a + ".", a + "["))
+
+
 @dataclass
 class DiffResult:
     detailed: dict[str, int] = field(default_factory=dict)
@@ -31,6 +36,19 @@ class DiffResult:
         self.detailed[path] = _REPLACE[kind] if replace else kind
         if replace:
             self.replaces.add(top(path))
+
+    def set_replacements(self, paths: set[str]) -> None:
+        """Make exactly the changes at, under or above `paths` replacements (the agent's verdict)."""
+        def hit(path: str) -> bool:
+            return any(_related(path, p) for p in paths)
+        base = {v: k for k, v in _REPLACE.items()}
+        for path, kind in list(self.detailed.items()):
+            plain = base.get(kind, kind)
+            self.detailed[path] = _REPLACE[plain] if hit(path) else plain
+        for path in paths:
+            if not any(_related(path, p) for p in self.detailed):
+                self.detailed[path] = _REPLACE[UPDATE]
+        self.replaces = {top(p) for p, k in self.detailed.items() if k in _REPLACE.values()}
 
     def ignore(self, prefixes: list[str]) -> None:
         for path in list(self.detailed):

@@ -54,7 +54,8 @@ class DwcpModeResource:
                 found[path.replace("nodeId", "node")] = why
         return dict(args.news), found
 
-    def diff(self, olds: dict[str, Any], news: dict[str, Any], ignore: list[str]) -> DiffResult:
+    def diff(self, olds: dict[str, Any], news: dict[str, Any], ignore: list[str],
+             ctx: OpContext | None = None) -> DiffResult:
         old, new = reveal(olds), reveal(news)
         res = DiffResult()
         if "node" in new and (isinstance(new["node"], Unknown) or new["node"] != old.get("node")):

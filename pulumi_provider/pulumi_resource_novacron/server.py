@@ -140,7 +140,8 @@ class NovacronProvider(provider_pb2_grpc.ResourceProviderServicer):
     @rpc
     def Diff(self, request: provider_pb2.DiffRequest, context: Any) -> provider_pb2.DiffResponse:
         res = self._resource(request.type, request.urn)
-        return res.diff(decode(request.olds), decode(request.news), list(request.ignoreChanges)).response()
+        return res.diff(decode(request.olds), decode(request.news), list(request.ignoreChanges),
+                        self._ctx(request.urn)).response()
 
     @rpc
     def Create(self, request: provider_pb2.CreateRequest, context: Any) -> provider_pb2.CreateResponse:

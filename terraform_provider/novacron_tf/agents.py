@@ -111,7 +111,7 @@ class Agents:
         for i in range(len(self.refs)):
             if self._node_ids.get(i) == node_id:
                 return i
-        unreachable = []
+        failures: list[ApiError] = []
         for i in range(len(self.refs)):
             if i in self._node_ids:
                 continue
@@ -119,12 +119,12 @@ class Agents:
                 if self.node_id(i) == node_id:
                     return i
             except ApiError as exc:
-                unreachable.append(f"{self.refs[i].endpoint} ({exc.detail})")
-        known = ", ".join(sorted(v for v in self._node_ids.values())) or "none reachable"
-        detail = f"node: no agent for node {node_id!r}; known nodes: {known}. Add a `peer` block for it."
-        if unreachable:
-            detail += " Unreachable: " + "; ".join(unreachable)
-        raise DiagnosticsError([error(f"Unknown node {node_id!r}", detail, path)])
+                failures.append(exc)
+        if failures:  # it may be the one we cannot reach: say that, not "unknown"
+            raise failures[0]
+        known = ", ".join(sorted(self._node_ids.values()))
+        raise DiagnosticsError([error(f"Unknown node {node_id!r}", f"node: no agent for node {node_id!r}; known "
+                                      f"nodes: {known}. Add a `peer` block for it to the provider.", path)])
 
     def find_vm(self, name: str, hint: str | None = None) -> tuple[int, VirtualMachine] | None:
         """The VM and the agent that has it, trying the node it was last seen on first."""

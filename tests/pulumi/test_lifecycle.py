@@ -101,3 +101,49 @@ def test_dwcp_mode_lifecycle(agent_factory: Any, provider: ProviderProcess) -> N
     assert imported["mode"] == "hybrid" and imported["node"] == "node-1" and imported["v3RolloutPercentage"] == 50
     provider.delete("dwcp", id_, state, type_=MODE)
     assert client.get_mode().forced is False  # back to automatic detection
+
+
+def test_diff_replaces_exactly_what_the_agent_cannot_change_in_place(agent_factory: Any,
+                                                                     provider: ProviderProcess) -> None:
+    """Preview's verdict (update or replace), from properties alone, against the agent's own
+    dry run of the same change: a replacement exactly where the agent refuses without recreate."""
+    from novacron.client import ApiError
+
+    agent = agent_factory("node-1")
+    client = agent.client()
+    provider.configure(agent.url, agent.token)
+    base = {"name": "cmp-1", "vcpus": 1, "memoryMib": 128,
+            "disks": [{"name": "root", "sizeGib": 2}, {"name": "data", "sizeGib": 2}]}
+    _, state = provider.create("cmp", provider.checked("cmp", base), timeout=60)
+    variants = {
+        "memory": {"memoryMib": 512}, "vcpus": {"vcpus": 2}, "labels": {"labels": {"a": "b"}},
+        "grow": {"disks": [{"name": "root", "sizeGib": 4}, {"name": "data", "sizeGib": 2}]},
+        "add": {"disks": [*base["disks"], {"name": "logs", "sizeGib": 1}]},
+        "shrink": {"disks": [{"name": "root", "sizeGib": 1}, {"name": "data", "sizeGib": 2}]},
+        "bus": {"disks": [{"name": "root", "sizeGib": 2, "bus": "sata"}, {"name": "data", "sizeGib": 2}]},
+        "remove": {"disks": [{"name": "root", "sizeGib": 2}]},
+        "stop": {"state": "stopped"},
+    }
+    verdicts = {}
+    for label, change in variants.items():
+        news = provider.checked("cmp", {**base, **change})
+        replace = bool(provider.diff("cmp", "cmp-1", state, news).replaces)
+        spec = {"name": "cmp-1", "vcpus": 1, "memory_mib": 128,
+                "disks": [{"name": d["name"], "size_gib": d["sizeGib"], **({"bus": d["bus"]} if "bus" in d else {})}
+                          for d in news["disks"]],
+                **{k: v for k, v in {"memory_mib": news.get("memoryMib"), "vcpus": news.get("vcpus"),
+                                     "labels": news.get("labels"), "state": news.get("state")}.items() if v}}
+        try:
+            client.put_vm(spec, dry_run=True)
+            agent_rebuilds = False
+        except ApiError as exc:
+            assert exc.status == 409, exc
+            agent_rebuilds = True
+        verdicts[label] = (replace, agent_rebuilds)
+    assert all(mine == theirs for mine, theirs in verdicts.values()), verdicts
+    replaced = {k for k, (mine, _) in verdicts.items() if mine}
+    assert {"shrink", "bus", "remove"} <= replaced  # whatever the hypervisor: rebuilds
+    assert not replaced & {"memory", "vcpus", "labels", "add", "stop"}  # never rebuilds
+    # growing a disk is live on KVM; libvirt's test driver (these agents) cannot resize volumes
+    test_driver = client.node().hypervisor_uri.startswith("test:")
+    assert verdicts["grow"] == (test_driver, test_driver)

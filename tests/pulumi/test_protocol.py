@@ -213,3 +213,15 @@ def test_unknown_resource_type_is_refused(pure_provider: ProviderProcess) -> Non
         pure_provider.check("x", {}, type_="novacron:index:Nope")
     assert failure(err.value).code == grpc.StatusCode.INVALID_ARGUMENT
     assert VM in failure(err.value).message
+
+
+def test_configure_from_stack_variables_and_refusal(pure_provider: ProviderProcess) -> None:
+    ok = pure_provider.stub.Configure(provider_pb2.ConfigureRequest(variables={
+        "novacron:config:endpoint": "http://127.0.0.1:9", "novacron:config:token": "variable-token",
+        "novacron:config:peers": json.dumps([{"endpoint": "http://127.0.0.1:10"}])}))
+    assert ok.supportsPreview and ok.acceptSecrets
+    with pytest.raises(grpc.RpcError) as err:
+        pure_provider.stub.Configure(provider_pb2.ConfigureRequest(variables={"novacron:config:token": "t0ken"}))
+    f = failure(err.value)
+    assert f.code == grpc.StatusCode.INVALID_ARGUMENT and "endpoint" in f.property_errors
+    assert "t0ken" not in f.message

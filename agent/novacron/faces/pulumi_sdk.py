@@ -23,6 +23,14 @@ def snake(name: str) -> str:
     return _UPPER.sub("_", name).lower()
 
 
+def _import(module: str, names: list[str]) -> str:
+    """An import in the layout ruff's isort keeps (one line if it fits, else one name per line)."""
+    line = f"from {module} import {', '.join(names)}\n"
+    if len(line) <= 111:
+        return line
+    return f"from {module} import (\n" + "".join(f"    {n},\n" for n in names) + ")\n"
+
+
 def _type_name(ref: str) -> str:
     return ref.rsplit(":", 1)[-1]
 
@@ -119,7 +127,7 @@ def resource_module(cls: str, token: str, res: dict[str, Any], provider: bool = 
            "from . import _utilities, outputs  # noqa: F401\n"]
     needed = sorted(f"{n}Args" for n in _refs(inputs))
     if needed:
-        out.append(f"from ._inputs import {', '.join(needed)}\n")
+        out.append(_import("._inputs", needed))
     out.append(f'\n__all__ = ["{cls}Args", "{cls}"]\n\n\n')
     out.append(input_class(f"{cls}Args", f"The set of arguments for constructing a {cls} resource.",
                            inputs, required_in))
@@ -240,7 +248,7 @@ def render(schema: dict[str, Any]) -> dict[str, str]:
     files["provider.py"] = resource_module("Provider", schema["name"], schema["provider"], provider=True)
     modules.append(("provider", "Provider"))
     init = [HEADER, f'"""{schema["description"]}"""\n\n', "from . import outputs\n",
-            f"from ._inputs import {', '.join(f'{n}Args' for n in ins)}\n"]
+            _import("._inputs", [f"{n}Args" for n in ins])]
     exported = ["outputs"]
     for module, cls in sorted(modules):
         init.append(f"from .{module} import {cls}, {cls}Args\n")

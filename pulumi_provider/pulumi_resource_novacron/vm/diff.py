@@ -1,7 +1,8 @@
 """Diff a VM's state (old outputs) against the new inputs, purely: no agent is asked.
 
-The replacement rules mirror the agent's `apply: recreate` changes exactly, so what preview shows
-is what happens: vCPUs and memory are always updates (live or at next boot, never a rebuild), a
+The replacement rules mirror the agent's `apply: recreate` rules, so what preview shows is what
+happens (where the agent is reachable, the resource confirms them with its dry run, which knows
+what this hypervisor can do in place): vCPUs and memory are always updates (live or at next boot, never a rebuild), a
 new `node` is a live migration (an update), a new disk is an update; only a new `name`, a changed
 disk bus/pool/base image, a shrunk disk or a removed disk rebuild the VM. Fields the agent
 reports as drifted (libvirt changed behind its back) count as changed, so `up` converges them.

@@ -19,6 +19,7 @@ from pulumi_resource_novacron.context import PARTIAL, OpContext
 from pulumi_resource_novacron.deadline import PROBE_TIMEOUT_S, Cancelled, Expired
 from pulumi_resource_novacron.diffing import DiffResult
 from pulumi_resource_novacron.errors import InitFailed, ProviderError
+from pulumi_resource_novacron.logs import LOG
 from pulumi_resource_novacron.redact import REDACTOR
 from pulumi_resource_novacron.resource import CheckArgs
 from pulumi_resource_novacron.schema import VM
@@ -40,6 +41,11 @@ from pulumi_resource_novacron.vm.spec import (
 from pulumi_resource_novacron.vm.waiting import vm_settled
 
 _OFFLINE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+DIFF_DRY_RUN_TIMEOUT_S = 15.0
+
+
+def spec_name(inputs: dict[str, Any]) -> str:
+    return str(reveal(inputs).get("name", "?"))
 
 
 def as_error(exc: BaseException, doing: str) -> ProviderError:
@@ -69,8 +75,34 @@ class VirtualMachineResource:
         found = problems(news)
         return mark_secret(news, OUT.secret_names()), found
 
-    def diff(self, olds: dict[str, Any], news: dict[str, Any], ignore: list[str]) -> DiffResult:
-        return vm_diff.diff(olds, news, ignore)
+    def diff(self, olds: dict[str, Any], news: dict[str, Any], ignore: list[str],
+             ctx: OpContext | None = None) -> DiffResult:
+        res = vm_diff.diff(olds, news, ignore)
+        if ctx is not None and ctx.cluster is not None and res.detailed and "name" not in res.replaces:
+            self._confirm_with_agent(ctx.cluster, res, olds, news, ignore)
+        return res
+
+    def _confirm_with_agent(self, cluster: Cluster, res: DiffResult, olds: dict[str, Any], news: dict[str, Any],
+                            ignore: list[str]) -> None:
+        """Which changes this VM's hypervisor can make in place is the agent's call (growing a disk
+        is live on KVM, a rebuild on libvirt's test driver): ask it for a dry run with every apply
+        mode spelled out, and keep the rules from the properties if it cannot answer."""
+        if has_unknown(news):
+            return
+        try:
+            spec = spec_of(news)
+            node = reveal(olds).get("node")
+            _, agent = cluster.agent_for(node if isinstance(node, str) else None)
+            with cluster.client(agent, DIFF_DRY_RUN_TIMEOUT_S) as c:
+                result = c.put_vm(spec, dry_run=True, recreate=True)
+        except (ProviderError, ApiError) as exc:
+            LOG.debug("diff of %s from properties only: %s", spec_name(news), exc)
+            return
+        if result.action != "update":  # the VM is not there as the state says: nothing to learn
+            return
+        res.set_replacements({IN.path(ch.field) for ch in result.changes if ch.apply == "recreate"})
+        res.ignore(ignore)
+        res.delete_before_replace = True
 
     # -- Create ------------------------------------------------------------------------------------
     def create(self, ctx: OpContext, inputs: dict[str, Any], timeout: float, preview: bool

@@ -18,10 +18,10 @@ from novacron_tf.resources.vm_plan import (
     SPEC,
     STATUS,
     changed_fields,
+    dry_run_body,
     plan_vm,
     recreate_paths,
     spec_body,
-    spec_known,
 )
 from novacron_tf.schema import Schema
 from novacron_tf.validation import validate_model
@@ -61,8 +61,9 @@ class VmResource:
             if prior is not None and node is not None and node != prior.get("node") and not replace:
                 agents.index_of(node)  # the destination must be reachable through a peer block
                 self._check_migration(ctx, source, planned["name"], node)
-            if spec_known(planned) and (prior is None or set(changing) - {"node"}):
-                dry = agents.client(source).put_vm(spec_body(planned), dry_run=True, recreate=True)
+            body = dry_run_body(planned)
+            if body is not None and (prior is None or set(changing) - {"node"}):
+                dry = agents.client(source).put_vm(body, dry_run=True, recreate=True)
                 for path in recreate_paths(dry.changes) if prior is not None else []:
                     if path not in result.requires_replace:
                         result.requires_replace.append(path)

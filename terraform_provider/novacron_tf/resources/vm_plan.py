@@ -102,5 +102,15 @@ def spec_body(state: Obj) -> Obj:
     return strip_nulls({k: state.get(k) for k in SPEC})
 
 
-def spec_known(state: Obj) -> bool:
-    return not contains_unknown({k: state.get(k) for k in SPEC})
+def dry_run_body(planned: Obj) -> Obj | None:
+    """The body to check a plan with, or None while it holds unknowns the agent cannot judge.
+
+    Values the agent fills in itself (a disk's size, a MAC) are simply left out: unknown in the
+    plan only because the agent has not picked them yet."""
+    body = spec_body(planned)
+    for block, key in (("disks", "size_gib"), ("networks", "mac")):
+        elems = body.get(block)
+        for elem in elems if isinstance(elems, list) else []:
+            if isinstance(elem, dict) and elem.get(key) is UNKNOWN:
+                del elem[key]
+    return None if contains_unknown(body) else body

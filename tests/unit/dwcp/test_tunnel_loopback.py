@@ -28,6 +28,7 @@ from novacron.errors import InvalidInput
 from tests.unit.dwcp.conftest import Pki
 
 MIB = 1 << 20
+AVAILABLE_CC = set(Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split())
 
 
 def run(coro_fn: Callable[[], Awaitable[Any]], limit: float = 120) -> Any:
@@ -103,6 +104,7 @@ def test_64_mib_of_binaries_over_8_tls_streams_with_hde(pki: Pki) -> None:
 
 def test_apply_settings_mid_transfer_loses_nothing() -> None:
     pieces = [random.Random(i).randbytes(MIB // 2) for i in range(48)]
+    target_cc = "bbr" if "bbr" in AVAILABLE_CC else "cubic"  # bbr needs the tcp_bbr module
 
     async def main() -> tuple[Any, ...]:
         async with ChannelServer() as srv:
@@ -115,7 +117,9 @@ def test_apply_settings_mid_transfer_loses_nothing() -> None:
             for i, p in enumerate(pieces):
                 await ch.write(p)
                 if i == 10:
-                    applied.append(await ch.apply_settings(streams=7, compression_level=9, congestion="bbr"))
+                    applied.append(
+                        await ch.apply_settings(streams=7, compression_level=9, congestion=target_cc)
+                    )
                     in_use = set(ch.congestion_in_use.values())
                 elif i == 30:
                     applied.append(
@@ -128,7 +132,7 @@ def test_apply_settings_mid_transfer_loses_nothing() -> None:
     assert received == digest(pieces)
     assert [a["streams"] for a in applied] == [7, 3]
     assert applied[0]["compression_level"] == 9 and applied[1]["compression"] == "zstd"
-    assert in_use == {"bbr"}
+    assert in_use == {target_cc}
     assert seen == set(range(7))  # 2 original + 5 added; retired ones are never reused
 
 
@@ -161,7 +165,7 @@ def test_client_without_a_cluster_certificate_is_refused(pki: Pki) -> None:
         errors = []
         async with ChannelServer(ssl=server_tls) as srv:
             for ctx in (no_cert, rogue):
-                with pytest.raises((ChannelError, ssl.SSLError, ConnectionError)) as err:
+                with pytest.raises(ChannelError) as err:
                     await open_channel(
                         "127.0.0.1",
                         srv.port,
@@ -175,7 +179,8 @@ def test_client_without_a_cluster_certificate_is_refused(pki: Pki) -> None:
                 await asyncio.wait_for(srv.accept(), 0.5)  # no channel was ever handed out
         return errors
 
-    assert len(run(main)) == 2
+    no_cert_error, rogue_error = run(main)
+    assert "CERTIFICATE" in str(no_cert_error).upper() and "CERTIFICATE" in str(rogue_error).upper()
 
 
 def test_qemu_style_connection_is_relayed_bit_exact() -> None:
@@ -257,13 +262,19 @@ def test_abort_reaches_the_reader_with_its_reason() -> None:
     run(main)
 
 
-def test_a_reader_that_stops_consuming_stalls_the_writer() -> None:
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+def test_a_reader_that_stops_consuming_stalls_the_writer(pki: Pki, tls: bool) -> None:
     pieces = [random.Random(i).randbytes(MIB) for i in range(256)]
+    ctx = make_tls_contexts(pki.ca, pki.server_cert, pki.server_key) if tls else None
 
     async def main() -> tuple[int, Any]:
         small = {"sndbuf": 256 << 10, "rcvbuf": 256 << 10}
-        async with ChannelServer(reorder_limit=4 * MIB, output_limit=4 * MIB, **small) as srv:
-            ch = await open_channel("127.0.0.1", srv.port, streams=4, window_bytes=4 * MIB, **small)
+        srv_tls = {"ssl": ctx.server} if ctx else {}
+        cli_tls = {"ssl": ctx.client, "server_hostname": "localhost"} if ctx else {}
+        async with ChannelServer(reorder_limit=4 * MIB, output_limit=4 * MIB, **small, **srv_tls) as srv:
+            ch = await open_channel(
+                "127.0.0.1", srv.port, streams=4, window_bytes=4 * MIB, **small, **cli_tls
+            )
             reader = await srv.accept()
 
             async def produce() -> None:
@@ -298,8 +309,9 @@ def test_socket_tuning_on_a_real_connection() -> None:
         rtt, retrans = sockopts.tcp_info(cli) or (None, None)
         assert rtt is not None and 0 <= rtt < sockopts.ADAPTIVE_RTT_S and retrans == 0
         assert sockopts.choose("adaptive", cli) == "cubic"  # loopback: short RTT, no loss
-        for algo in ("bbr", "cubic"):
+        for algo in AVAILABLE_CC & {"bbr", "cubic"}:
             assert sockopts.set_congestion(cli, algo) == algo
+        assert sockopts.set_congestion(cli, "no-such-algorithm") is None
     finally:
         for s in (cli, conn, srv):
             s.close()

@@ -249,7 +249,13 @@ class Channel:
                 sockopts.disable_nodelay(writer.get_extra_info("socket"))
                 writer.write(hello(self.session_id, idx, hde=self.hde is not None))
                 await writer.drain()
-                answer = await read_frame(reader, idx)
+                try:
+                    answer = await read_frame(reader, idx)
+                except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                    hint = " (TLS: the server probably rejected our certificate)" if self._ssl else ""
+                    raise ChannelError(
+                        f"stream {idx}: server closed the connection before HELLO_ACK{hint}"
+                    ) from exc
         except BaseException:
             sock.close()
             raise

@@ -13,7 +13,7 @@ import contextlib
 
 from novacron.dwcp.tunnel.channel import Channel
 from novacron.dwcp.tunnel.errors import ChannelError
-from novacron.dwcp.tunnel.server import ChannelReader
+from novacron.dwcp.tunnel.reader import ChannelReader
 
 
 async def proxy_into_channel(

@@ -115,6 +115,14 @@ class NovacronClient:
     def cancel_migration(self, mig_id: str) -> Migration:
         return Migration.model_validate(self._call("DELETE", f"/api/v1/migrations/{mig_id}"))
 
+    def list_migrations(self, vm: str | None = None) -> list[Migration]:
+        params = {"vm": vm} if vm else {}
+        return [Migration.model_validate(m) for m in self._call("GET", "/api/v1/migrations", params=params)]
+
+    def locate_vm(self, name: str) -> dict[str, str]:
+        """Where `name` runs in the cluster: {"vm", "node", "api_url"} (the agent asks its peers)."""
+        return dict(self._call("GET", f"/api/v1/cluster/vms/{name}"))
+
 
 def _flags(params: dict[str, bool]) -> dict[str, str]:
     return {k: "true" for k, v in params.items() if v}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
@@ -32,11 +31,11 @@ def setup(verbose: bool = False) -> None:
 
 
 class EngineLog:
-    """Fire-and-forget messages to the engine; a failure disables it (the engine may be gone)."""
+    """Messages to the engine, delivered before the operation answers (so they show up next to
+    it); the first failure disables it (the engine may be gone) and stderr carries on."""
 
     def __init__(self) -> None:
         self._stub: engine_pb2_grpc.EngineStub | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-log")
         self._lock = threading.Lock()
 
     def connect(self, address: str) -> None:
@@ -51,7 +50,7 @@ class EngineLog:
         LOG.log(logging.getLevelName(severity.upper()), "%s%s", f"{urn}: " if urn else "", message)
         stub = self._stub
         if stub is not None:
-            self._pool.submit(self._send, stub, _SEVERITY[severity], message, urn)
+            self._send(stub, _SEVERITY[severity], message, urn)
 
     def _send(self, stub: engine_pb2_grpc.EngineStub, severity: int, message: str, urn: str) -> None:
         try:

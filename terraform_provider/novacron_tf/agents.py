@@ -67,7 +67,7 @@ def parse_config(config: Mapping[str, Any], env: Mapping[str, str]) -> tuple[lis
                                ("peer", i, "endpoint")))
             continue
         node_id = peer.get("node_id")
-        if node_id in seen:
+        if node_id is not None and node_id in seen:
             diags.append(error("Duplicate peer", f"peer[{i}].node_id: {node_id!r} is declared twice",
                                ("peer", i, "node_id")))
         seen.add(node_id)

@@ -64,12 +64,14 @@ class Provider:
     def _encode(self, value: Any, schema: Schema) -> Any:
         return self.pb.DynamicValue(msgpack=encode_msgpack(value, schema.type))
 
-    def _run(self, what: str, fn: Callable[[], Any], block: Block | None) -> tuple[Any, list[Any]]:
-        """Call a handler; returns (result or None, protobuf diagnostics)."""
+    def _run(self, what: str, fn: Callable[[], Any], block: Block | None,
+             *, partial: bool = False) -> tuple[Any, list[Any]]:
+        """Call a handler; returns (result or None, protobuf diagnostics). With `partial`, an
+        ApplyFailed comes back as the result so the caller can report the state it left."""
         try:
             return fn(), []
         except ApplyFailed as exc:
-            return exc, to_proto(exc.diagnostics, self.pb, block)
+            return (exc if partial else None), to_proto(exc.diagnostics, self.pb, block)
         except DiagnosticsError as exc:
             return None, to_proto(exc.diagnostics, self.pb, block)
         except ApiError as exc:
@@ -205,7 +207,7 @@ class Provider:
             return self._encode(h.apply(self.ctx, prior, planned, config), h.schema)
 
         block = _block_of(self.resources, request.type_name)
-        value, errs = self._run(f"applying {request.type_name}", apply, block)
+        value, errs = self._run(f"applying {request.type_name}", apply, block, partial=True)
         if isinstance(value, ApplyFailed):
             value = self._encode(value.state, holder["h"].schema)
         elif value is None and "h" in holder:  # failed before anything changed: keep the prior object

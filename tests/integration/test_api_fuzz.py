@@ -34,7 +34,7 @@ def test_openapi_fuzz(agent, tmp_path: Path) -> None:  # type: ignore[no-untyped
         "--workers", "1",
         "--seed", "20261127",
         "--request-timeout", "30",
-        "--max-time", "240",
+        "--max-time", "120",
         "--suppress-health-check", "all",
         "--report", "junit", "--report-dir", str(tmp_path),
     ]

@@ -17,8 +17,14 @@ from tests.pulumi.harness import FakeEngine, ProviderProcess, failure, plain
 SPEC = {"name": "app-1", "memoryMib": 128, "disks": [{"name": "root", "sizeGib": 1}]}
 
 
-def _two_nodes(agent_factory: Any, provider: ProviderProcess) -> tuple[Any, Any]:
-    one, two = agent_factory("node-1"), agent_factory("node-2")
+def _two_nodes(agent_factory: Any, provider: ProviderProcess, need_migrations: bool | None = None
+               ) -> tuple[Any, Any]:
+    one = agent_factory("node-1")
+    if need_migrations is True and not _migration_api(one):
+        pytest.skip("the agent has no migration API yet (POST /api/v1/migrations answers 404)")
+    if need_migrations is False and _migration_api(one):
+        pytest.skip("the agents serve migrations: test_node_change_is_a_live_migration covers node changes")
+    two = agent_factory("node-2")
     provider.configure(one.url, one.token, peers=[{"endpoint": two.url, "token": two.token}])
     return one, two
 
@@ -34,6 +40,11 @@ def _migration_api(agent: Any) -> bool:
 def test_placement_and_out_of_band_move(agent_factory: Any, provider: ProviderProcess,
                                         engine: FakeEngine) -> None:
     one, two = _two_nodes(agent_factory, provider)
+    with pytest.raises(grpc.RpcError) as err:  # a node no configured agent serves is named
+        provider.create("app", provider.checked("app", {**SPEC, "node": "node-9"}), timeout=30)
+    f = failure(err.value)
+    assert f.code == grpc.StatusCode.INVALID_ARGUMENT and "node" in f.property_errors and "peers" in f.message
+
     news = provider.checked("app", {**SPEC, "node": "node-2"})
     id_, state = provider.create("app", news, timeout=60)
     assert state["node"] == "node-2" and two.client().get_vm("app-1") is not None
@@ -62,19 +73,8 @@ def test_placement_and_out_of_band_move(agent_factory: Any, provider: ProviderPr
     assert failure(err.value).code == grpc.StatusCode.UNAVAILABLE
 
 
-def test_unknown_node_is_named(agent_factory: Any, provider: ProviderProcess) -> None:
-    _two_nodes(agent_factory, provider)
-    news = provider.checked("app", {**SPEC, "node": "node-9"})
-    with pytest.raises(grpc.RpcError) as err:
-        provider.create("app", news, timeout=30)
-    f = failure(err.value)
-    assert f.code == grpc.StatusCode.INVALID_ARGUMENT and "node" in f.property_errors and "peers" in f.message
-
-
 def test_node_change_is_a_live_migration(agent_factory: Any, provider: ProviderProcess) -> None:
-    one, two = _two_nodes(agent_factory, provider)
-    if not _migration_api(one):
-        pytest.skip("the agent has no migration API yet (POST /api/v1/migrations answers 404)")
+    one, two = _two_nodes(agent_factory, provider, need_migrations=True)
     news = provider.checked("app", {**SPEC, "node": "node-1"})
     id_, state = provider.create("app", news, timeout=60)
     moved = provider.checked("app", {**SPEC, "node": "node-2"}, olds=news)
@@ -84,9 +84,7 @@ def test_node_change_is_a_live_migration(agent_factory: Any, provider: ProviderP
 
 
 def test_node_change_without_migration_api_fails_cleanly(agent_factory: Any, provider: ProviderProcess) -> None:
-    one, _ = _two_nodes(agent_factory, provider)
-    if _migration_api(one):
-        pytest.skip("the agents serve migrations: test_node_change_is_a_live_migration covers node changes")
+    one, _ = _two_nodes(agent_factory, provider, need_migrations=False)
     news = provider.checked("app", {**SPEC, "node": "node-1"})
     id_, state = provider.create("app", news, timeout=60)
     moved = provider.checked("app", {**SPEC, "node": "node-2", "memoryMib": 160}, olds=news)

@@ -68,20 +68,17 @@ resource "novacron_vm" "img" {
     assert live_agent.client().get_vm("tf-missing-image") is None
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_unreachable_agent_fails_cleanly(tf: Tf) -> None:
-    endpoint = f"http://127.0.0.1:{_closed_port()}"
-    tf.write('resource "novacron_vm" "x" {\n  name = "tf-nowhere"\n}\n', endpoint=endpoint, token="t")
-    tf.init()
-    result = tf.run("plan", expect=1)
-    (diag,) = _diagnostics(result.out)
-    assert diag.startswith("NovaCron agent unreachable") and endpoint in diag
-    assert "Check the provider's `endpoint`" in diag.replace("\n", " ")
+    with socket.socket() as held:  # bound, never listening: connections are refused, and no one
+        held.bind(("127.0.0.1", 0))  # else can take the port while the test runs
+        endpoint = f"http://127.0.0.1:{held.getsockname()[1]}"
+        tf.write('resource "novacron_vm" "x" {\n  name = "tf-nowhere"\n}\n', endpoint=endpoint, token="t")
+        tf.init()
+        result = tf.run("plan", expect=1)
+    diags = _diagnostics(result.out)
+    assert len(diags) == 1, result.out
+    assert diags[0].startswith("NovaCron agent unreachable") and endpoint in diags[0]
+    assert "Check the provider's `endpoint`" in diags[0].replace("\n", " ")
     assert "Internal error" not in result.out and "Plugin did not respond" not in result.out
 
 

@@ -48,14 +48,36 @@ def test_read_finds_the_vm_on_whichever_node_runs_it(tf: Tf, two_nodes: tuple[An
     assert b.client().get_vm("tf-mover") is None and a.client().get_vm("tf-mover") is None
 
 
-def test_changing_node_migrates_in_place(tf: Tf, two_nodes: tuple[Any, Any]) -> None:
-    a, b = two_nodes
+def migrations_api_status(a: Any, b: Any) -> int:
+    """HTTP status of a dry-run POST /api/v1/migrations (200, or 4xx when the VM is unknown)."""
     try:
         a.client()._call("POST", "/api/v1/migrations", json={"vm": "tf-probe", "destination": b.node_id},
                          params={"dry_run": "true"})
     except ApiError as exc:
-        if exc.status in (404, 405):
-            pytest.skip(f"the agent has no migrations API yet (POST /api/v1/migrations answered {exc.status})")
+        return exc.status
+    return 200
+
+
+def test_node_change_is_checked_at_plan(tf: Tf, two_nodes: tuple[Any, Any]) -> None:
+    a, b = two_nodes
+    write(tf, a, b)
+    tf.init()
+    tf.run("apply", "-auto-approve")
+    write(tf, a, b, node="tf-node-nowhere")
+    unknown = tf.run("plan", expect=1)
+    assert "Unknown node 'tf-node-nowhere'" in unknown and 'node       = "tf-node-nowhere"' in unknown
+    assert "known nodes: tf-node-a, tf-node-b" in unknown
+    if migrations_api_status(a, b) in (404, 405):  # until agents serve migrations, say so on `node`
+        write(tf, a, b, node=b.node_id)
+        refused = tf.run("plan", expect=1)
+        assert "Migration not available" in refused and f'node       = "{b.node_id}"' in refused
+    assert a.client().get_vm("tf-mover").status.node == a.node_id, "a plan must not move anything"
+
+
+def test_changing_node_migrates_in_place(tf: Tf, two_nodes: tuple[Any, Any]) -> None:
+    a, b = two_nodes
+    if (status := migrations_api_status(a, b)) in (404, 405):
+        pytest.skip(f"the agent has no migrations API yet (POST /api/v1/migrations answered {status})")
     write(tf, a, b, node=a.node_id)
     tf.init()
     tf.run("apply", "-auto-approve")

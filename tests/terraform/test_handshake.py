@@ -128,3 +128,28 @@ def test_started_by_hand_it_explains_and_exits() -> None:
                           env={k: v for k, v in os.environ.items() if k != MAGIC_COOKIE_KEY})
     assert proc.returncode == 1 and proc.stdout == ""
     assert "Terraform plugin" in proc.stderr and "not meant to be executed directly" in proc.stderr
+
+
+def test_a_terraform_too_old_for_protocol_6_is_told_on_the_handshake_channel() -> None:
+    env = {**_env(None), "PLUGIN_PROTOCOL_VERSIONS": "4,5"}
+    proc = subprocess.run([str(PROVIDER)], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 1
+    (line,) = proc.stdout.splitlines()  # Terraform prints it as "Unrecognized remote plugin message"
+    assert "failed to start" in line and "speaks plugin protocol 6" in line and "offers 4,5" in line
+
+
+def test_plaintext_when_terraform_disables_plugin_tls() -> None:
+    proc = subprocess.Popen([str(PROVIDER)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=_env(None))
+    try:
+        assert proc.stdout is not None
+        info = parse_handshake_line(proc.stdout.readline())
+        assert info["cert_der"] is None
+        s = stubs()
+        with grpc.insecure_channel(f"{info['host']}:{info['port']}") as channel:
+            s.plugin_grpc.GRPCControllerStub(channel).Shutdown(s.plugin.Empty(), timeout=10)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)

@@ -82,9 +82,9 @@ def test_configure_requires_an_endpoint_and_names_it(provider: Provider) -> None
 
 
 def test_apply_against_an_unreachable_agent_fails_cleanly(provider: Provider) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    held = socket.socket()  # bound, never listening: refused, and nobody else can take the port
+    held.bind(("127.0.0.1", 0))
+    port = held.getsockname()[1]
     pschema = provider.schemas.provider
     provider.ConfigureProvider(pb.ConfigureProvider.Request(config=dv(provider, shape(
         pschema.block, {"endpoint": f"http://127.0.0.1:{port}"}), pschema)), None)
@@ -96,6 +96,7 @@ def test_apply_against_an_unreachable_agent_fails_cleanly(provider: Provider) ->
     resp = provider.ApplyResourceChange(req, None)
     (diag,) = resp.diagnostics
     assert diag.summary == "NovaCron agent unreachable" and "Connection refused" in diag.detail
+    held.close()
     assert decode_msgpack(resp.new_state.msgpack, schema.type) is None  # nothing was created
 
 

@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from novacron import __version__
 from novacron.api import problems
 from novacron.api.middleware import BearerAuthMiddleware, BodyLimitMiddleware
-from novacron.api.routes import health, mode, node, vms
+from novacron.api.routes import health, migrations, mode, node, vms
 from novacron.api.services import AgentServices
 
 API_PREFIX = "/api/v1"
@@ -33,8 +33,9 @@ def create_app(svc: AgentServices, verify_token: Callable[[str], Any]) -> FastAP
     app.state.services = svc
     problems.install(app)
     app.include_router(health.router)
-    v1 = APIRouter(prefix=API_PREFIX, responses={401: _PROBLEM, 404: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM})
-    for module in (vms, node, mode):
+    errors = {code: {"description": _title(code), **_PROBLEM} for code in (400, 401, 404, 409, 413, 422, 502, 503, 504)}
+    v1 = APIRouter(prefix=API_PREFIX, responses=errors)
+    for module in (vms, node, mode, migrations):
         v1.include_router(module.router)
     for extra in svc.extra.get("routers", []):
         v1.include_router(extra)
@@ -43,6 +44,12 @@ def create_app(svc: AgentServices, verify_token: Callable[[str], Any]) -> FastAP
     app.add_middleware(BearerAuthMiddleware, verify=verify_token, prefix=API_PREFIX + "/")
     app.add_middleware(BodyLimitMiddleware, max_bytes=svc.config.api.max_body_bytes)
     return app
+
+
+def _title(code: int) -> str:
+    from http import HTTPStatus
+
+    return HTTPStatus(code).phrase
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -197,7 +197,7 @@ def provider_schema() -> dict[str, Any]:
 
     peer = {"description": "Another node's agent, for VMs that run or move there.",
             "attributes": [
-                {**opt("node_id", "The node's id (as its agent reports it)."), "required": True, "optional": False},
+                opt("node_id", "The node's id; left out, the provider asks the agent."),
                 {**opt("endpoint", "The node's agent URL."), "required": True, "optional": False},
                 opt("token", "Bearer token for this agent; left out, the provider's `token`.", sensitive=True),
                 opt("ca_cert", "PEM CA bundle (path or content); left out, the provider's `ca_cert`."),

@@ -58,6 +58,26 @@ class CompressionConfig(_Section):
     level: int = Field(default=3, ge=0, le=22)
 
 
+class ProbeConfig(_Section):
+    """Link probing between agents: pings for RTT, short bursts for bandwidth (cost: see
+    novacron.dwcp.probe.runner). Shorten the intervals in tests so detection converges quickly."""
+
+    port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Probe endpoint port; null: dwcp.listen_port + 1 (ephemeral when listen_port is 0); "
+        "0: ephemeral.",
+    )
+    interval_s: float = Field(default=2.0, gt=0, le=3600, description="Seconds between pings to each peer.")
+    bandwidth_interval_s: float = Field(
+        default=30.0, gt=0, le=86400, description="Seconds between bandwidth probes of an idle link."
+    )
+    bandwidth_bytes: int = Field(
+        default=4 << 20, ge=0, le=64 << 20, description="Most bytes one bandwidth probe sends; 0: none."
+    )
+
+
 class DwcpConfig(_Section):
     """The data plane: mode detection, v3 feature flags and their rollout."""
 
@@ -70,6 +90,26 @@ class DwcpConfig(_Section):
     listen_port: int = Field(default=7070, ge=0, le=65535, description="Agent-to-agent DWCP port.")
     transport: TransportConfig = Field(default_factory=TransportConfig)
     compression: CompressionConfig = Field(default_factory=CompressionConfig)
+    probe: ProbeConfig = Field(default_factory=ProbeConfig)
+    tls_cert: Path | None = Field(
+        default=None, description="This node's certificate (signed by the cluster CA, DNS name = node_id)."
+    )
+    tls_key: Path | None = Field(default=None, description="Private key of tls_cert.")
+    tls_ca: Path | None = Field(
+        default=None, description="Cluster CA: a peer must present a certificate it signed (mutual TLS)."
+    )
+    libvirt_migration_uri: str = Field(
+        default="",
+        description="URI other nodes use to reach this node's libvirtd to control a migration "
+        "(e.g. qemu+tls://host/system); empty: hypervisor.uri.",
+    )
+
+    @model_validator(mode="after")
+    def _tls_together(self) -> DwcpConfig:
+        given = [n for n in ("tls_cert", "tls_key", "tls_ca") if getattr(self, n) is not None]
+        if given and len(given) != 3:
+            raise ValueError("tls_cert, tls_key and tls_ca must be set together")
+        return self
 
 
 class ApiConfig(_Section):
@@ -142,6 +182,12 @@ class PeerConfig(_Section):
     node_id: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
     api_url: str = Field(pattern=r"^https?://")
     dwcp_address: str = ""
+    probe_address: str = Field(
+        default="",
+        pattern=r"^$|^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):[0-9]{1,5}$",
+        description="HOST:PORT of the peer's probe endpoint; empty: the host of dwcp_address (else of "
+        "api_url) with this node's probe port.",
+    )
 
 
 class AgentConfig(_Section):

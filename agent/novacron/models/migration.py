@@ -38,6 +38,8 @@ class MigrationRequest(_Strict):
 
 
 class MigrationProgress(_Strict):
+    """Live figures: memory from libvirt's job statistics, wire figures from the DWCP tunnel."""
+
     bytes_total: int = 0
     bytes_sent: int = 0
     bytes_on_wire: int = 0
@@ -47,6 +49,10 @@ class MigrationProgress(_Strict):
     streams: int = 0
     eta_s: float | None = None
     downtime_ms: float | None = None
+    bytes_remaining: int = Field(default=0, description="Memory QEMU still has to send.")
+    iteration: int = Field(default=0, description="Pre-copy pass over guest memory.")
+    throttle_percent: int = Field(default=0, description="Auto-converge vCPU throttle (guest CPU taken).")
+    elapsed_s: float = Field(default=0.0, description="Seconds since the transfer started.")
 
 
 class Migration(_Strict):

@@ -125,6 +125,30 @@ async def _stop_orchestration(ctx: BootContext) -> None:
         svc.vms = None
 
 
+async def _migrations(ctx: BootContext) -> None:
+    """Live migration over DWCP: the service, its DWCP listener and recovery of unfinished ones."""
+    from novacron.migration.service import MigrationService
+
+    svc = _svc(ctx)
+    cfg = svc.config
+    service = MigrationService(
+        cfg, svc.store, svc.hypervisor, svc.vms, svc.mode, ctx.signing_key, registry=ctx.get("registry")
+    )
+    try:
+        await service.start(cfg.api.listen_address, cfg.dwcp.listen_port)
+    except BaseException:
+        await service.stop()
+        raise
+    svc.migrations = service
+
+
+async def _stop_migrations(ctx: BootContext) -> None:
+    svc = _svc(ctx)
+    if svc.migrations is not None:
+        await svc.migrations.stop()
+        svc.migrations = None
+
+
 async def _api(ctx: BootContext) -> None:
     from novacron.runtime.server import start_api_server
 
@@ -205,6 +229,8 @@ def _url_host(host: str) -> str:
 
 
 def agent_components() -> list[Component]:
+    from novacron.runtime.probing import start_probing, stop_probing
+
     c = Component
     return [
         c("environment", 1, _environment),
@@ -216,8 +242,10 @@ def agent_components() -> list[Component]:
         c("network", 2, _network, depends_on=("security",), retries=2),
         c("dwcp", 2, _dwcp, depends_on=("network",)),
         c("orchestration", 3, _orchestration, _stop_orchestration, depends_on=("database", "hypervisor"), timeout_s=120),
-        c("api", 3, _api, _stop_api, depends_on=("orchestration", "dwcp")),
+        c("migrations", 3, _migrations, _stop_migrations, depends_on=("orchestration", "dwcp")),
+        c("api", 3, _api, _stop_api, depends_on=("orchestration", "dwcp", "migrations")),
         c("monitoring", 3, _monitoring, _stop_monitoring),
+        c("probing", 3, start_probing, stop_probing, depends_on=("dwcp",)),
         c("health_check", 4, _health_check, depends_on=("api",), retries=3),
         c("metrics", 4, _metrics_ready, depends_on=("monitoring",), retries=2),
         c("ready", 4, _ready, depends_on=("health_check", "metrics")),

@@ -63,7 +63,7 @@ def as_error(exc: BaseException, doing: str) -> ProviderError:
 class VirtualMachineResource:
     token = VM
 
-    # -- Check / Diff: pure ------------------------------------------------------------------------
+    # -- Check (pure) / Diff (from properties, confirmed by the agent) --------------------------
     def check(self, args: CheckArgs) -> tuple[dict[str, Any], dict[str, str]]:
         news = dict(args.news)
         REDACTOR.learn(secret_strings(news))

@@ -1,5 +1,6 @@
 """dwcp/mode: link classification, mode detection with hysteresis, live settings switch, v3 rollout."""
 
+from novacron.dwcp.mode.bind import ChannelBinding, bind_channel
 from novacron.dwcp.mode.classifier import Thresholds, classify, combine
 from novacron.dwcp.mode.detector import DetectorStatus, LinkSample, ModeChanged, ModeDetector
 from novacron.dwcp.mode.live_settings import LiveSettings, Subscription, SwitchReport
@@ -8,6 +9,7 @@ from novacron.dwcp.mode.rollout import Flags, effective_flags, in_rollout, rollo
 from novacron.dwcp.mode.service import ModeService
 
 __all__ = [
+    "ChannelBinding",
     "DetectorStatus",
     "Flags",
     "LinkSample",
@@ -20,6 +22,7 @@ __all__ = [
     "SwitchReport",
     "Thresholds",
     "all_profiles",
+    "bind_channel",
     "classify",
     "combine",
     "effective_flags",

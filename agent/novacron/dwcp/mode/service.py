@@ -9,6 +9,8 @@ from config.dwcp.forced_mode (the config loader has already folded NOVACRON_DWCP
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,7 +27,15 @@ from novacron.dwcp.mode.rollout import Flags, effective_flags, in_rollout
 from novacron.dwcp.probe.tcpinfo import TcpInfo, loss_ratio
 from novacron.errors import InvalidInput
 from novacron.models.config import AgentConfig, DwcpConfig
-from novacron.models.mode import ModeSettings, ModeStatus
+from novacron.models.mode import ModeSettings, ModeStatus, PeerLink
+
+log = logging.getLogger(__name__)
+
+MIN_TRANSFER_BYTES = 1 << 20
+"""Transfers smaller than this say more about the sender than about the link: not counted."""
+
+TransferListener = Callable[[str, float], object]
+PredictionSource = Callable[[str], "float | None"]
 
 _FLAG_FIELDS = (
     "enable_v3_transport",
@@ -82,6 +92,17 @@ class ModeService:
             ["peer"],
             registry=self.registry,
         )
+        self._g_rttvar = Gauge(
+            "dwcp_peer_rtt_var_ms", "RTT variance (RFC 6298 RTTVAR) to a peer in ms", ["peer"], registry=self.registry
+        )
+        self._g_loss = Gauge(
+            "dwcp_peer_loss_ratio",
+            "Smoothed retransmitted/sent segment ratio towards a peer",
+            ["peer"],
+            registry=self.registry,
+        )
+        self._transfer_listeners: tuple[TransferListener, ...] = ()
+        self._prediction: PredictionSource | None = None
         self._g_switch = Gauge(
             "dwcp_mode_switch_seconds",
             "Decision-to-effect time of the last mode switch",
@@ -120,7 +141,7 @@ class ModeService:
                 enable_v3_prediction=self._dwcp.enable_v3_prediction,
                 v3_rollout_percentage=self._dwcp.v3_rollout_percentage,
                 in_rollout=in_rollout(self._node_id, self._dwcp.v3_rollout_percentage),
-                peers=list(det.peers),
+                peers=[self._with_prediction(p) for p in det.peers],
                 last_switch_ms=None if self._last_switch_s is None else self._last_switch_s * 1000.0,
             )
 
@@ -162,11 +183,71 @@ class ModeService:
             self._switch_if_needed(decisions)
             link = self._detector.peer(peer)
         if link is not None:
-            if link.rtt_ms is not None:
-                self._g_rtt.labels(peer=peer).set(link.rtt_ms)
-            if link.bandwidth_mbps is not None:
-                self._g_bw.labels(peer=peer).set(link.bandwidth_mbps)
+            for gauge, value in (
+                (self._g_rtt, link.rtt_ms),
+                (self._g_rttvar, link.rtt_var_ms),
+                (self._g_bw, link.bandwidth_mbps),
+                (self._g_loss, link.loss_ratio),
+            ):
+                if value is not None:
+                    gauge.labels(peer=peer).set(value)
         return decisions
+
+    def on_transfer(self, peer: str, nbytes: int, seconds: float) -> list[ModeChanged]:
+        """A real transfer to `peer` moved `nbytes` in `seconds` (e.g. a migration's last second).
+
+        Call it for link-limited stretches (bulk copy); an idle sender's rate says nothing about
+        the link, which is why transfers under MIN_TRANSFER_BYTES are ignored. The throughput is a
+        bandwidth sample for detection (with the peer's current smoothed RTT, so a peer nobody has
+        pinged yet is only passed to the listeners) and goes to every transfer listener (the prober:
+        it pauses its own bandwidth probes while real traffic measures the link, and feeds PBA).
+        Thread-safe.
+        """
+        if not isinstance(peer, str) or not peer:
+            raise InvalidInput("must be a non-empty string", field="peer")
+        if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:
+            raise InvalidInput(f"must be an integer >= 0, got {nbytes!r}", field="nbytes")
+        if not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds <= 0:
+            raise InvalidInput(f"must be a finite number > 0, got {seconds!r}", field="seconds")
+        if nbytes < MIN_TRANSFER_BYTES:
+            return []
+        mbps = nbytes * 8 / seconds / 1e6
+        for listener in self._transfer_listeners:
+            try:
+                listener(peer, mbps)
+            except Exception:  # a broken listener must not break the caller's transfer
+                log.exception("transfer listener %r failed", listener)
+        with self._lock:
+            link = self._detector.peer(peer)
+        if link is None or link.rtt_ms is None:
+            return []
+        return self.on_link_sample(peer, LinkSample(link.rtt_ms, mbps))
+
+    def add_transfer_listener(self, listener: TransferListener) -> Callable[[], None]:
+        """`listener(peer, mbps)` on every counted transfer; returns a function that removes it."""
+        with self._lock:
+            self._transfer_listeners = (*self._transfer_listeners, listener)
+
+        def remove() -> None:
+            with self._lock:
+                self._transfer_listeners = tuple(x for x in self._transfer_listeners if x is not listener)
+
+        return remove
+
+    def set_prediction_source(self, source: PredictionSource | None) -> None:
+        """Where status() gets each peer's predicted bandwidth (Mbit/s over the next 5 s)."""
+        self._prediction = source
+
+    def _with_prediction(self, link: PeerLink) -> PeerLink:
+        source = self._prediction
+        if source is None:
+            return link
+        try:
+            predicted = source(link.node_id)
+        except Exception:
+            log.exception("bandwidth prediction for %s failed", link.node_id)
+            return link
+        return link if predicted is None else link.model_copy(update={"predicted_mbps": predicted})
 
     def on_tcp_info(self, peer: str, info: TcpInfo, previous: TcpInfo | None = None) -> list[ModeChanged]:
         """Feed a TCP_INFO snapshot (from a transfer or the control channel) as a sample."""
@@ -177,7 +258,7 @@ class ModeService:
         with self._lock:
             decisions = self._detector.remove_peer(peer)
             self._switch_if_needed(decisions)
-        for gauge in (self._g_rtt, self._g_bw):
+        for gauge in (self._g_rtt, self._g_rttvar, self._g_bw, self._g_loss):
             with contextlib.suppress(KeyError):
                 gauge.remove(peer)
         return decisions

@@ -14,7 +14,7 @@ from novacron.dwcp.pba.predictor import BandwidthPredictor
 from novacron.errors import InvalidInput
 
 EWMA_ALPHA = 0.3
-HOLT_ALPHA = 0.3
+HOLT_ALPHA = 0.5
 HOLT_BETA = 0.05
 
 

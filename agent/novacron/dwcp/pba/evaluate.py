@@ -20,9 +20,10 @@ import numpy as np
 
 from novacron.dwcp.pba.baselines import BASELINES
 from novacron.dwcp.pba.dataset import Decisions, batch_features, decisions
-from novacron.dwcp.pba.mlp import Mlp
+from novacron.dwcp.pba.mlp import Ensemble
 from novacron.dwcp.pba.predictor import HORIZONS_S, BandwidthPredictor
 from novacron.dwcp.pba.traces import Trace, load_dir
+from novacron.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,11 @@ def run_streaming(factory: Callable[[], BandwidthPredictor], trace: Trace, dec: 
     return out
 
 
-def run_ml_batch(model: Mlp, trace: Trace, dec: Decisions) -> np.ndarray:
+def run_ml_batch(model: Ensemble, trace: Trace, dec: Decisions) -> np.ndarray:
     from novacron.dwcp.pba.model import forecast_from_outputs
 
     x, ref = batch_features(trace, dec)
-    return forecast_from_outputs(model, model.forward(x), ref)
+    return forecast_from_outputs(model.forward(x), ref)
 
 
 def metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -68,7 +69,7 @@ def metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
             "mdape": mdape, "n": float(len(err))}
 
 
-def predictions(traces: Iterable[Trace], model: Mlp | None,
+def predictions(traces: Iterable[Trace], model: Ensemble | None,
                 baselines: Iterable[str] = tuple(BASELINES)) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Stacked predictions per predictor and the stacked targets, over all decisions."""
     preds: dict[str, list[np.ndarray]] = {}
@@ -93,18 +94,24 @@ def score(preds: dict[str, np.ndarray], y: np.ndarray) -> Metrics:
             for name, p in preds.items()}
 
 
-def evaluate_traces(traces: Iterable[Trace], model: Mlp | None) -> Metrics:
+def evaluate_traces(traces: Iterable[Trace], model: Ensemble | None) -> Metrics:
     return score(*predictions(traces, model))
 
 
-def evaluate_dir(root: Path, model: Mlp | None = None, use_ml: bool = True) -> Metrics:
+def evaluate_dir(root: Path, model: Ensemble | None = None, use_ml: bool = True) -> Metrics:
     """Score the shipped ML model (when it loads and `use_ml`) and all baselines on every trace
     file under `root`, pooled. A missing or broken model only drops the "ml" entry."""
+    traces = load_dir(root)
+    if not traces:
+        raise InvalidInput(f"no trace files in {root}", field="dir")
     if use_ml and model is None:
         from novacron.dwcp.pba.model import load_shipped
 
-        model = load_shipped()
-    return evaluate_traces(load_dir(root), model if use_ml else None)
+        try:
+            model = load_shipped()
+        except Exception as e:
+            log.warning("PBA ML model unavailable (%s); scoring baselines only", e)
+    return evaluate_traces(traces, model if use_ml else None)
 
 
 def improvement(m: Metrics, horizon: str, baselines: Iterable[str] = tuple(BASELINES)) -> tuple[str, float]:

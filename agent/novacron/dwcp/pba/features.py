@@ -75,37 +75,48 @@ def compute(
     """
     m = np.asarray(m, dtype=np.int64)
     anchor = t[m]
-    f_anchor = _f(anchor, t, c, t0, v0)
-    ref = (f_anchor - _f(anchor - REF_WINDOW_S, t, c, t0, v0)) / REF_WINDOW_S
-    log_ref = np.log(np.maximum(ref, 0.0) + EPS)
-    cols: list[np.ndarray] = []
-    for w in WINDOWS_S:
-        mean_w = (f_anchor - _f(anchor - w, t, c, t0, v0)) / w
-        cols.append(np.log(np.maximum(mean_w, 0.0) + EPS) - log_ref)
-    idx = np.maximum(m[:, None] - np.arange(N_LAST)[None, :], 0)
-    lv = np.log(v[idx] + EPS)
-    cols.extend((lv - log_ref[:, None]).T)
-    sp_idx = np.maximum(m[:, None] - np.arange(N_SPACING)[None, :], 1)
-    dt = t[sp_idx] - t[sp_idx - 1] if len(t) > 1 else np.ones((len(m), N_SPACING))
-    cols.extend(np.log(np.clip(dt, 0.01, 60.0)).T)
-    sidx = np.maximum(m[:, None] - np.arange(N_SORTED)[None, :], 0)
-    srt = np.sort(np.log(v[sidx] + EPS), axis=1) - log_ref[:, None]
-    cols.extend(srt[:, list(SORTED_AT)].T)
-    cols.extend((np.sort(lv[:, :N_SORTED_SHORT], axis=1) - log_ref[:, None]).T)
+    # one interpolation for all window edges: column 0 is the anchor, then the ref window, ...
+    back = np.array((0.0, REF_WINDOW_S, *WINDOWS_S))
+    f = _f(anchor[:, None] - back[None, :], t, c, t0, v0)
+    means = np.maximum((f[:, :1] - f[:, 1:]) / back[None, 1:], 0.0)
+    ref = means[:, 0]
+    log_ref = np.log(ref + EPS)[:, None]
+    rel_windows = np.log(means[:, 1:] + EPS) - log_ref
+
+    back_idx = m[:, None] - np.arange(max(N_SORTED, N_LAST, 5))[None, :]
+    lv_all = np.log(v[np.maximum(back_idx, 0)] + EPS)
+    lv = lv_all[:, :N_LAST]
+    srt = np.sort(lv_all[:, :N_SORTED], axis=1)[:, list(SORTED_AT)] - log_ref
+    srt_short = np.sort(lv[:, :N_SORTED_SHORT], axis=1) - log_ref
+
+    raw = back_idx[:, :N_SPACING]
+    if len(t) > 1:  # spacing before the first sample is unknown: read as a neutral 1 s
+        sp_idx = np.clip(raw, 1, len(t) - 1)
+        dt = np.where(raw >= 1, t[sp_idx] - t[sp_idx - 1], 1.0)
+    else:
+        dt = np.ones(raw.shape)
+
     ne = len(EWMA_ALPHAS)
-    cols.extend((np.log(ew[m, :ne] + EPS) - log_ref[:, None]).T)
-    cols.extend((ew[m, ne:] - log_ref[:, None]).T)
+    ewm = ew[m]
     life = np.where(anchor > t0, c[m] / np.maximum(anchor - t0, 1e-9), v[m])
-    cols.append(np.log(np.maximum(life, 0.0) + EPS) - log_ref)
-    dlv = np.abs(np.diff(lv, axis=1))
-    cols.append(dlv.mean(axis=1))
-    cols.append(lv.std(axis=1))
-    cols.append(log_ref)
-    cols.append(np.log1p(np.clip(gap, 0.0, GAP_CAP_S)))
-    cols.append(np.log1p(np.clip(anchor - t0, 0.0, HISTORY_CAP_S)))
-    cols.append(np.log1p(np.asarray(n_seen, dtype=np.float64)))
-    cols.append(np.log(v[m] + EPS) - np.log(_harmonic(v, m) + EPS))
-    return np.stack(cols, axis=1), np.maximum(ref, 0.0)
+    ok5 = back_idx[:, :5] >= 0
+    inv = np.where(ok5, 1.0 / np.maximum(v[np.maximum(back_idx[:, :5], 0)], 1e-6), 0.0)
+    harmonic = ok5.sum(axis=1) / inv.sum(axis=1)
+    misc = np.stack([
+        np.log(np.maximum(life, 0.0) + EPS) - log_ref[:, 0],
+        np.abs(np.diff(lv, axis=1)).mean(axis=1),
+        lv.std(axis=1),
+        log_ref[:, 0],
+        np.log1p(np.clip(gap, 0.0, GAP_CAP_S)),
+        np.log1p(np.clip(anchor - t0, 0.0, HISTORY_CAP_S)),
+        np.log1p(np.asarray(n_seen, dtype=np.float64)),
+        lv[:, 0] - np.log(harmonic + EPS),
+    ], axis=1)
+    x = np.concatenate([
+        rel_windows, lv - log_ref, np.log(np.clip(dt, 0.01, 60.0)), srt, srt_short,
+        np.log(ewm[:, :ne] + EPS) - log_ref, ewm[:, ne:] - log_ref, misc,
+    ], axis=1)
+    return x, ref
 
 
 def _f(x: np.ndarray, t: np.ndarray, c: np.ndarray, t0: float, v0: float) -> np.ndarray:
@@ -113,11 +124,3 @@ def _f(x: np.ndarray, t: np.ndarray, c: np.ndarray, t0: float, v0: float) -> np.
     if t[0] > t0:  # trimmed stream buffer: x never reaches before t[0] by construction
         return np.interp(x, t, c)
     return integral(x, t, c, v0)
-
-
-def _harmonic(v: np.ndarray, m: np.ndarray, n: int = 5) -> np.ndarray:
-    idx = m[:, None] - np.arange(n)[None, :]
-    ok = idx >= 0
-    vals = np.where(ok, v[np.maximum(idx, 0)], 1.0)
-    inv = np.where(ok, 1.0 / np.maximum(vals, 1e-6), 0.0)
-    return ok.sum(axis=1) / inv.sum(axis=1)

@@ -1,7 +1,9 @@
-"""A small multi-output MLP in plain numpy: inference for the agent, gradients for training.
+"""Small multi-output MLPs in plain numpy: inference for the agent, gradients for training.
 
 Outputs are per-horizon log ratios o_h; the forecast is (ref + EPS) * exp(o_h) - EPS, clipped at
-0, so the network only learns how the future departs from the recent level.
+0, so the network only learns how the future departs from the recent level. The shipped model is
+an Ensemble: a few MLPs trained from different seeds on the same rows, outputs averaged, which
+cuts variance for a few matrix products more.
 """
 
 from __future__ import annotations
@@ -64,22 +66,70 @@ class Mlp:
     def n_params(self) -> int:
         return sum(w.size + b.size for w, b in self.layers)
 
+    def copy(self) -> Mlp:
+        return Mlp([(w.copy(), b.copy()) for w, b in self.layers], self.mu, self.sigma, self.horizons,
+                   dict(self.meta))
+
+
+@dataclass
+class Ensemble:
+    """Members share the input standardisation and horizons; forward averages their outputs."""
+
+    members: list[Mlp]
+    meta: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def mu(self) -> np.ndarray:
+        return self.members[0].mu
+
+    @property
+    def sigma(self) -> np.ndarray:
+        return self.members[0].sigma
+
+    @property
+    def horizons(self) -> np.ndarray:
+        return self.members[0].horizons
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        h0 = (x - self.mu) / self.sigma
+        total = np.zeros((len(x), len(self.horizons)))
+        for member in self.members:
+            h = h0
+            for w, b in member.layers[:-1]:
+                h = np.maximum(h @ w + b, 0.0)
+            w, b = member.layers[-1]
+            total += h @ w + b
+        return np.clip(total / len(self.members), -OUT_CLIP, OUT_CLIP)
+
+    def n_params(self) -> int:
+        return sum(m.n_params() for m in self.members)
+
+    def shapes(self) -> list[tuple[int, int]]:
+        return [w.shape for w, _ in self.members[0].layers]
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {"mu": self.mu, "sigma": self.sigma, "horizons": self.horizons,
-                                      "n_layers": np.array(len(self.layers))}
-        for i, (w, b) in enumerate(self.layers):
-            out[f"w{i}"] = w.astype(np.float32)
-            out[f"b{i}"] = b.astype(np.float32)
-        for k, val in self.meta.items():
-            out[f"meta_{k}"] = np.array(val)
+                                      "n_members": np.array(len(self.members)),
+                                      "n_layers": np.array(len(self.members[0].layers))}
+        for k, member in enumerate(self.members):
+            for i, (w, b) in enumerate(member.layers):
+                out[f"m{k}_w{i}"] = w.astype(np.float32)
+                out[f"m{k}_b{i}"] = b.astype(np.float32)
+        for key, val in self.meta.items():
+            out[f"meta_{key}"] = np.array(val)
         return out
 
     @classmethod
-    def from_arrays(cls, arrs: dict[str, np.ndarray]) -> Mlp:
-        n = int(arrs["n_layers"])
-        layers = [(np.asarray(arrs[f"w{i}"], np.float64), np.asarray(arrs[f"b{i}"], np.float64))
-                  for i in range(n)]
-        meta = {k[5:]: float(v) for k, v in arrs.items() if k.startswith("meta_")}
-        return cls(layers=layers, mu=np.asarray(arrs["mu"], np.float64),
-                   sigma=np.asarray(arrs["sigma"], np.float64),
-                   horizons=np.asarray(arrs["horizons"], np.float64), meta=meta)
+    def from_arrays(cls, arrs: dict[str, np.ndarray]) -> Ensemble:
+        n_members, n_layers = int(arrs["n_members"]), int(arrs["n_layers"])
+        if not (1 <= n_members <= 64 and 1 <= n_layers <= 16):
+            raise ValueError(f"implausible ensemble size {n_members} x {n_layers}")
+        mu, sigma = np.asarray(arrs["mu"], np.float64), np.asarray(arrs["sigma"], np.float64)
+        horizons = np.asarray(arrs["horizons"], np.float64)
+        members = [
+            Mlp([(np.asarray(arrs[f"m{k}_w{i}"], np.float64), np.asarray(arrs[f"m{k}_b{i}"], np.float64))
+                 for i in range(n_layers)], mu, sigma, horizons)
+            for k in range(n_members)
+        ]
+        meta = {key[5:]: float(v) for key, v in arrs.items() if key.startswith("meta_")}
+        return cls(members=members, meta=meta)

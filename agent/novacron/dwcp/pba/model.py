@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from novacron.dwcp.pba import features
-from novacron.dwcp.pba.mlp import Mlp
+from novacron.dwcp.pba.mlp import Ensemble
 from novacron.dwcp.pba.predictor import HORIZONS_S, BandwidthPredictor
 
 WEIGHTS_FILE = "pba_mlp.npz"
@@ -28,32 +28,40 @@ class ModelLoadError(ValueError):
     """The weights file is missing, unreadable or does not fit this code's features."""
 
 
-def _validate(model: Mlp) -> Mlp:
+def _validate(model: Ensemble) -> Ensemble:
     if int(model.meta.get("feature_version", -1)) != FEATURE_VERSION:
         raise ModelLoadError(f"weights are for feature version {model.meta.get('feature_version')}, "
                              f"this code computes version {FEATURE_VERSION}")
-    if model.layers[0][0].shape[0] != features.n_features() or model.mu.shape != (features.n_features(),):
-        raise ModelLoadError(f"weights expect {model.layers[0][0].shape[0]} features, "
-                             f"code computes {features.n_features()}")
-    if model.layers[-1][0].shape[1] != len(HORIZONS_S) or tuple(model.horizons) != HORIZONS_S:
+    nf = features.n_features()
+    if model.mu.shape != (nf,) or model.sigma.shape != (nf,):
+        raise ModelLoadError(f"weights standardise {model.mu.shape} features, code computes {nf}")
+    if tuple(model.horizons) != HORIZONS_S:
         raise ModelLoadError(f"weights predict horizons {tuple(model.horizons)}, expected {HORIZONS_S}")
-    for a, b in zip(model.layers[:-1], model.layers[1:], strict=True):
-        if a[0].shape[1] != b[0].shape[0] or a[1].shape != (a[0].shape[1],):
-            raise ModelLoadError("layer shapes do not chain")
-    if not all(np.isfinite(p).all() for layer in model.layers for p in layer) or not (
-        np.isfinite(model.mu).all() and (model.sigma > 0).all()
-    ):
-        raise ModelLoadError("weights contain non-finite values")
+    for member in model.members:
+        layers = member.layers
+        if layers[0][0].shape[0] != nf or layers[-1][0].shape[1] != len(HORIZONS_S):
+            raise ModelLoadError(f"a member maps {layers[0][0].shape[0]} features to "
+                                 f"{layers[-1][0].shape[1]} outputs, expected {nf} -> {len(HORIZONS_S)}")
+        for w, b in layers:
+            if w.ndim != 2 or b.shape != (w.shape[1],):
+                raise ModelLoadError(f"bad layer shapes {w.shape} / {b.shape}")
+        for a, b in zip(layers[:-1], layers[1:], strict=True):
+            if a[0].shape[1] != b[0].shape[0]:
+                raise ModelLoadError("layer shapes do not chain")
+        if not all(np.isfinite(p).all() for layer in layers for p in layer):
+            raise ModelLoadError("weights contain non-finite values")
+    if not (np.isfinite(model.mu).all() and np.isfinite(model.sigma).all() and (model.sigma > 0).all()):
+        raise ModelLoadError("input standardisation contains non-finite or non-positive values")
     return model
 
 
-def load_weights(source: Path | bytes) -> Mlp:
+def load_weights(source: Path | bytes) -> Ensemble:
     """Load and check an .npz written by save_weights."""
     try:
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrs = {k: z[k] for k in z.files}
-        model = Mlp.from_arrays(arrs)
+        model = Ensemble.from_arrays(arrs)
     except ModelLoadError:
         raise
     except Exception as e:  # zip, key, shape or dtype trouble: all mean "unusable file"
@@ -61,7 +69,7 @@ def load_weights(source: Path | bytes) -> Mlp:
     return _validate(model)
 
 
-def load_shipped() -> Mlp:
+def load_shipped() -> Ensemble:
     try:
         data = importlib.resources.files("novacron.dwcp.pba").joinpath("weights", WEIGHTS_FILE).read_bytes()
     except (FileNotFoundError, OSError) as e:
@@ -69,14 +77,14 @@ def load_shipped() -> Mlp:
     return load_weights(data)
 
 
-def save_weights(model: Mlp, path: Path) -> None:
+def save_weights(model: Ensemble, path: Path) -> None:
     model.meta["feature_version"] = float(FEATURE_VERSION)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
         np.savez_compressed(f, **model.to_arrays())
 
 
-def forecast_from_outputs(model: Mlp, out: np.ndarray, ref: np.ndarray) -> np.ndarray:
+def forecast_from_outputs(out: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """Per-horizon log ratios -> Mbit/s, clipped at 0."""
     return np.maximum((ref[:, None] + features.EPS) * np.exp(out) - features.EPS, 0.0)
 
@@ -87,7 +95,7 @@ class MlPredictor(BandwidthPredictor):
 
     name = "ml"
 
-    def __init__(self, model: Mlp) -> None:
+    def __init__(self, model: Ensemble) -> None:
         super().__init__()
         self.model = model
         cap = 256

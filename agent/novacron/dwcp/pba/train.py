@@ -18,7 +18,7 @@ import numpy as np
 
 from novacron.dwcp.pba import features
 from novacron.dwcp.pba.dataset import batch_features, decisions
-from novacron.dwcp.pba.mlp import Mlp
+from novacron.dwcp.pba.mlp import Ensemble, Mlp
 from novacron.dwcp.pba.predictor import HORIZONS_S
 from novacron.dwcp.pba.traces import Trace
 
@@ -30,9 +30,9 @@ VAL_PERCENT = 20
 
 @dataclass
 class TrainConfig:
-    hidden: tuple[int, ...] = (64, 64)
-    epochs: int = 30
-    finetune_epochs: int = 0  # extra epochs on the linear-scale L1 (MAE in Mbit/s, per data-set scale)
+    hidden: tuple[int, ...] = (32, 32)
+    members: int = 5
+    epochs: int = 12
     batch: int = 512
     lr: float = 2e-3
     max_rows_per_dataset: int = 150_000
@@ -86,7 +86,7 @@ def _weights(group: np.ndarray) -> np.ndarray:
     return w / w.mean()
 
 
-def val_loss(model: Mlp, rows: Rows) -> float:
+def val_loss(model: Mlp | Ensemble, rows: Rows) -> float:
     """Mean over data sets and horizons of MAE (Mbit/s) relative to that data set's mean target."""
     pred = predict_rows(model, rows)
     scores = []
@@ -99,13 +99,14 @@ def val_loss(model: Mlp, rows: Rows) -> float:
     return float(np.mean(scores))
 
 
-def predict_rows(model: Mlp, rows: Rows) -> np.ndarray:
+def predict_rows(model: Mlp | Ensemble, rows: Rows) -> np.ndarray:
     o = model.forward(rows.x)
     return np.maximum((rows.ref[:, None] + features.EPS) * np.exp(o) - features.EPS, 0.0)
 
 
-def fit(train: Rows, val: Rows, cfg: TrainConfig) -> Mlp:
-    rng = np.random.default_rng(cfg.seed)
+def fit(train: Rows, val: Rows, cfg: TrainConfig, seed: int) -> Mlp:
+    """One member: its own initialisation and batch order from `seed`, best epoch on `val`."""
+    rng = np.random.default_rng(seed)
     mu = train.x.mean(axis=0)
     sigma = train.x.std(axis=0) + 1e-6
     model = Mlp.init([train.x.shape[1], *cfg.hidden, len(HORIZONS_S)], mu, sigma,
@@ -115,35 +116,21 @@ def fit(train: Rows, val: Rows, cfg: TrainConfig) -> Mlp:
     mask = ~np.isnan(z)
     z = np.where(mask, z, 0.0)
     w = _weights(train.group)
-    y = np.where(mask, train.y, 0.0)
-    ref1 = (train.ref + features.EPS)[:, None]
-    scale = np.array([np.nanmean(train.y[train.group == g]) for g in range(train.group.max() + 1)])
-    inv_scale = 1.0 / scale[train.group][:, None]
     params = [p for layer in model.layers for p in layer]
     m1 = [np.zeros_like(p) for p in params]
     m2 = [np.zeros_like(p) for p in params]
     b1, b2, step = 0.9, 0.999, 0
-    best = (np.inf, model.to_arrays(), -1)
+    best = (np.inf, model.copy(), -1)
     n = len(xs)
     steps_per_epoch = max(n // cfg.batch, 1)
-    total = cfg.epochs + cfg.finetune_epochs
-    for epoch in range(total):
-        linear = epoch >= cfg.epochs
-        if linear:
-            e = epoch - cfg.epochs
-            lr = 0.3 * cfg.lr * 0.5 * (1 + np.cos(np.pi * e / cfg.finetune_epochs))
-        else:
-            lr = cfg.lr * 0.5 * (1 + np.cos(np.pi * epoch / cfg.epochs))  # cosine decay
+    for epoch in range(cfg.epochs):
+        lr = cfg.lr * 0.5 * (1 + np.cos(np.pi * epoch / cfg.epochs))  # cosine decay
         order = rng.permutation(n)
         for s in range(steps_per_epoch):
             idx = order[s * cfg.batch:(s + 1) * cfg.batch]
             out, acts = model.forward_train(xs[idx])
             wm = mask[idx] * w[idx, None]
-            if linear:
-                pred = ref1[idx] * np.exp(np.clip(out, -6.0, 6.0)) - features.EPS
-                g_out = np.sign(pred - y[idx]) * (pred + features.EPS) * inv_scale[idx] * wm / wm.sum()
-            else:
-                g_out = np.sign(out - z[idx]) * wm / wm.sum()
+            g_out = np.sign(out - z[idx]) * wm / wm.sum()
             grads = model.backward(acts, g_out)
             flat = [g for pair in grads for g in pair]
             step += 1
@@ -152,15 +139,14 @@ def fit(train: Rows, val: Rows, cfg: TrainConfig) -> Mlp:
                 m2[i] = b2 * m2[i] + (1 - b2) * g * g
                 p -= lr * (m1[i] / (1 - b1**step)) / (np.sqrt(m2[i] / (1 - b2**step)) + 1e-8)
         vl = val_loss(model, val)
-        log.info("epoch %d lr %.5f val %.4f", epoch, lr, vl)
+        log.debug("epoch %d lr %.5f val %.4f", epoch, lr, vl)
         if vl < best[0]:
-            best = (vl, model.to_arrays(), epoch)
-    out_model = Mlp.from_arrays(best[1])
-    out_model.meta = {"val_loss": best[0], "epoch": float(best[2]), "seed": float(cfg.seed)}
-    return out_model
+            best = (vl, model.copy(), epoch)
+    log.info("member seed %d: best epoch %d, val %.4f", seed, best[2], best[0])
+    return best[1]
 
 
-def train_model(train_traces: dict[str, list[Trace]], cfg: TrainConfig | None = None) -> Mlp:
+def train_model(train_traces: dict[str, list[Trace]], cfg: TrainConfig | None = None) -> Ensemble:
     """Train on `train_traces` (already the training split), validating on a part of them."""
     cfg = cfg or TrainConfig()
     rng = np.random.default_rng(cfg.seed)
@@ -169,4 +155,8 @@ def train_model(train_traces: dict[str, list[Trace]], cfg: TrainConfig | None = 
     rows = build_rows(fit_part, cfg.max_rows_per_dataset, rng)
     val = build_rows(val_part, cfg.max_rows_per_dataset // 3, rng)
     log.info("training rows %d, validation rows %d, features %d", len(rows.x), len(val.x), rows.x.shape[1])
-    return fit(rows, val, cfg)
+    members = [fit(rows, val, cfg, cfg.seed + k) for k in range(cfg.members)]
+    ens = Ensemble(members)
+    ens.meta = {"val_loss": val_loss(ens, val), "seed": float(cfg.seed), "train_rows": float(len(rows.x))}
+    log.info("ensemble of %d: val %.4f", cfg.members, ens.meta["val_loss"])
+    return ens

@@ -1,0 +1,246 @@
+"""The source's half of one migration: prepare the destination, let libvirt migrate through the
+tunnel while progress is sampled, then hand ownership over, or roll back.
+
+Ownership: the VM stays this node's until libvirt has returned the running destination domain;
+then the phase becomes `switchover` (stored before anyone is told), the destination adopts the VM,
+and only then is it forgotten here. Any failure before that leaves it running here (resumed if
+libvirt left it paused), the destination cleaned up, and the migration failed with the cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import libvirt
+
+from novacron.errors import Conflict, NovacronError
+from novacron.migration import libvirt_ops as lv
+from novacron.migration import plan as planning
+from novacron.migration.deps import Deps, now
+from novacron.migration.machine import advance
+from novacron.migration.progress import ProgressTracker, TunnelStats
+from novacron.migration.relay import OutgoingRelay
+from novacron.models.migration import Migration, MigrationPhase
+
+log = logging.getLogger(__name__)
+POLL_S = 0.5
+SAVE_EVERY_S = 1.0
+PORT_TRIES = 4
+ADOPT_RETRY_S = 2.0
+_CONSTS = planning.LibvirtConsts.from_module(libvirt)
+
+
+class Stop(Exception):
+    """Raised inside the run to end it as `phase` (cancelled by the user, or failed for `reason`)."""
+
+    def __init__(self, phase: MigrationPhase, reason: str) -> None:
+        super().__init__(reason)
+        self.phase, self.reason = phase, reason
+
+
+class OutgoingMigration:
+    def __init__(self, deps: Deps, m: Migration, record: dict[str, Any], predictor: Any = None) -> None:
+        self.d = deps
+        self.m = m
+        self.record = record
+        self.tracker = ProgressTracker(predictor)
+        self.relay: OutgoingRelay | None = None
+        self.done = asyncio.Event()
+        self._stop: Stop | None = None
+        self._dom: libvirt.virDomain | None = None
+        self._dconn: libvirt.virConnect | None = None
+        self._migrating = False
+        self._mode_sub: Any = None
+
+    # -- control from outside ------------------------------------------------------------------
+    async def cancel(self) -> None:
+        await self._request_stop(Stop("cancelled", "cancelled by request"))
+
+    async def _request_stop(self, stop: Stop) -> None:
+        if self._stop is None:
+            self._stop = stop
+        if self._migrating and self._dom is not None:
+            await self.d.run(lv.abort_job, self._dom)
+
+    def _tunnel_failed(self, why: str) -> None:
+        if self._migrating:
+            asyncio.get_running_loop().create_task(self._request_stop(Stop("failed", f"DWCP tunnel failed: {why}")))
+
+    def _set(self, phase: MigrationPhase, error: str | None = None) -> None:
+        self.m = advance(self.m, phase, now=now(), error=error)
+
+    async def _save(self) -> None:
+        await self.d.run(self.d.save, self.m)
+
+    def _check_stop(self) -> None:
+        if self._stop is not None:
+            raise self._stop
+
+    # -- the run -------------------------------------------------------------------------------
+    async def run(self) -> Migration:
+        t0 = time.monotonic()
+        self.d.metrics.active.labels(role="source").inc()
+        try:
+            async with self.d.vms._exclusive(self.m.vm):  # no converge/delete of this VM meanwhile
+                await self._run()
+        except Exception as exc:  # libvirt or anything unexpected: the VM must stay usable here
+            if isinstance(exc, Stop):
+                phase, reason = exc.phase, exc.reason
+            else:
+                phase, reason = "failed", exc.detail if isinstance(exc, NovacronError) else _message(exc)
+                log.exception("migration %s failed", self.m.id)
+            if self.m.phase == "switchover":  # the VM runs on the destination: never roll back
+                self.m = self.m.model_copy(update={"error": f"hand-over unfinished: {reason}"})
+                await self._save()
+            else:
+                await self._roll_back(phase, reason)
+        finally:
+            await self._cleanup()
+            self.d.metrics.active.labels(role="source").dec()
+            st = self.relay.stats() if self.relay else TunnelStats()
+            self.d.metrics.finished(self.m.phase, time.monotonic() - t0, st.bytes_in, st.bytes_on_wire)
+            self.done.set()
+        return self.m
+
+    async def _run(self) -> None:
+        d, m = self.d, self.m
+        self._set("preparing")
+        await self._save()
+        self._dom = await d.run(d.driver.conn.lookupByName, m.vm)
+        profile, flags = d.profile_and_flags()
+        chan_plan = planning.channel_plan(m.options, profile, flags)
+        log.info("migration %s of %s to %s: %s", m.id, m.vm, m.destination, chan_plan.describe())
+        prep = await self._prepare_destination(chan_plan)
+        self._check_stop()
+        self._dconn = await d.run(lv.open_conn, prep["libvirt_uri"])
+        live, persistent = await d.run(lv.migratable_xml, self._dom)
+        dest_xml = planning.rewrite_domain_xml(live, node=m.destination, console_log=prep.get("console_log"))
+        persist_xml = planning.rewrite_domain_xml(persistent, node=m.destination, console_log=prep.get("console_log"))
+        assert self.relay is not None
+        params, vflags = planning.libvirt_call(_CONSTS, m.options, self.relay.port, dest_xml, persist_xml)
+        await d.run(lv.set_max_downtime, self._dom, m.options.max_downtime_ms)
+        self._check_stop()
+        self._set("transferring")
+        await self._save()
+        new_dom = await self._transfer(params, vflags)
+        await self._switchover(new_dom)
+
+    async def _prepare_destination(self, chan_plan: planning.ChannelPlan) -> dict[str, Any]:
+        d, m = self.d, self.m
+        endpoint = d.endpoint(m.destination)
+        last: NovacronError | None = None
+        for _ in range(PORT_TRIES):
+            self.relay = OutgoingRelay(m.id, endpoint, chan_plan, on_error=self._tunnel_failed)
+            port = await self.relay.start()
+            d.outgoing_relays[m.id] = self.relay
+            body = {
+                "migration": m.model_dump(mode="json"), "port": port, "record": self.record,
+                "memory_mib": self.record["spec"].get("memory_mib", 0), "vcpus": self.record["spec"].get("vcpus", 1),
+            }  # fmt: skip
+            try:
+                return await d.peers.call(m.destination, "POST", f"/peer/migrations/{m.id}/prepare", body=body)
+            except Conflict as exc:
+                last = exc
+                await self.relay.close()
+                if exc.field != "port":
+                    raise
+        assert last is not None
+        raise last
+
+    async def _transfer(self, params: dict[str, Any], vflags: int) -> libvirt.virDomain:
+        d, m = self.d, self.m
+        assert self._dom is not None and self._dconn is not None and self.relay is not None
+        loop = asyncio.get_running_loop()
+        self._migrating = True
+        fut = loop.run_in_executor(d.pool, lv.migrate, self._dom, self._dconn, params, vflags)
+        deadline = time.monotonic() + m.options.timeout_s
+        last_save = 0.0
+        limit_bps = (m.options.bandwidth_limit_mbps or 0) * 1e6
+        try:
+            while not fut.done():
+                await asyncio.wait({fut}, timeout=POLL_S)
+                if fut.done():
+                    break
+                job = await d.run(lv.job_stats, self._dom)
+                p = self.tracker.sample(time.monotonic(), job, self.relay.stats())
+                d.metrics.sample(p.throughput_bps, limit_bps or self.tracker.peak_wire_bps, p.compression_ratio)
+                self.m = self.m.model_copy(update={"progress": p})
+                if time.monotonic() - last_save >= SAVE_EVERY_S:
+                    last_save = time.monotonic()
+                    await self._save()
+                if time.monotonic() > deadline and self._stop is None:
+                    await self._request_stop(Stop("failed", f"timed out after {m.options.timeout_s:g}s"))
+            return fut.result()
+        except libvirt.libvirtError as exc:
+            # libvirt may fail after the destination started (e.g. in its confirm step): ask it.
+            runs = await d.run(lv.domain_state, self._dconn, m.vm)
+            if runs == "running" and await d.run(lv.domain_state, d.driver.conn, m.vm) != "running":
+                return await d.run(self._dconn.lookupByName, m.vm)
+            if self._stop is not None:
+                raise self._stop from None
+            raise Stop("failed", f"libvirt: {exc.get_error_message()}") from None
+        finally:
+            self._migrating = False
+
+    async def _switchover(self, new_dom: libvirt.virDomain) -> None:
+        d, m = self.d, self.m
+        assert self.relay is not None
+        self._set("switchover")
+        completed = await d.run(lv.job_stats, new_dom, completed=True)
+        self.m = self.m.model_copy(update={"progress": self.tracker.finish(completed, self.relay.stats())})
+        await self._save()  # durable before the destination is told: a restart resumes from here
+        body = {"migration": self.m.model_dump(mode="json"), "record": self.record}
+        while True:
+            try:
+                await d.peers.call(m.destination, "POST", f"/peer/migrations/{m.id}/complete", body=body)
+                break
+            except NovacronError as exc:  # the VM runs there: keep asking, never roll back
+                log.warning("migration %s: destination has not adopted %s yet: %s", m.id, m.vm, exc.detail)
+                await asyncio.sleep(ADOPT_RETRY_S)
+        await d.run(forget_source, d, m)
+        self._set("completed")
+        await self._save()
+        log.info("migration %s: %s now runs on %s", m.id, m.vm, m.destination)
+
+    async def _roll_back(self, phase: MigrationPhase, reason: str) -> None:
+        d, m = self.d, self.m
+        log.warning("migration %s of %s %s: %s", m.id, m.vm, phase, reason)
+        with contextlib.suppress(Exception):
+            await d.run(lv.resume_if_paused, d.driver.conn, m.vm)
+        with contextlib.suppress(NovacronError):
+            await d.peers.call(
+                m.destination, "POST", f"/peer/migrations/{m.id}/abort",
+                body={"phase": phase, "error": reason}, timeout=10,
+            )  # fmt: skip
+        self._set(phase, error=reason)
+        st = self.relay.stats() if self.relay else TunnelStats()
+        self.m = self.m.model_copy(update={"progress": self.tracker.finish(None, st).model_copy(update={"eta_s": None})})
+        await self._save()
+
+    async def _cleanup(self) -> None:
+        if self.relay is not None:
+            with contextlib.suppress(Exception):
+                await self.relay.close()
+            self.d.outgoing_relays.pop(self.m.id, None)
+        if self._dconn is not None:
+            await self.d.run(lv.close_conn, self._dconn)
+            self._dconn = None
+
+
+def forget_source(d: Deps, m: Migration) -> None:
+    """The destination owns the VM now: drop this node's definition and record (blocking)."""
+    lv.forget(d.driver.conn, m.vm)
+    rec = d.store.get_vm(m.vm)
+    if rec is not None and rec.node == d.node_id:
+        d.store.delete_vm(m.vm)
+    d.store.add_event("vm.migrated_out", m.vm, {"migration": m.id, "to": m.destination})
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, libvirt.libvirtError):
+        return f"libvirt: {exc.get_error_message()}"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,173 @@
+"""What one migration asks of libvirt and of the DWCP channel, computed from options, mode and flags.
+
+Pure functions: libvirt constants arrive as a small `LibvirtConsts` so the choices can be tested
+without a connection. Why each choice:
+
+- QEMU's stream goes to `tcp://127.0.0.1:P` (the source agent's tunnel entrance) and the destination
+  QEMU listens on `127.0.0.2:P` (the tunnel's exit in its host); different loopback addresses let
+  both ends share a port even when the two agents share a network namespace.
+- Bandwidth: QEMU caps migration at 32 MiB/s (7.2) or 128 MiB/s unless told otherwise; without a
+  limit we lift it so the tunnel, not QEMU, sets the pace.
+- Convergence: a guest that dirties memory faster than the link carries it never converges.
+  DWCP first shrinks the bytes (HDE); what is left is handled by auto-converge, which throttles the
+  guest's vCPUs (up to 99 % of their time) until the dirty rate fits. That costs guest CPU for
+  the remaining seconds, never correctness. Post-copy would need QEMU's return path to carry page
+  requests with low latency both ways; it is refused (see validate.py).
+- The source keeps its definition (no UNDEFINE_SOURCE) until the destination has adopted the VM,
+  so an agent crash between those steps never loses the VM's configuration.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Any
+
+from novacron.dwcp.mode.profiles import ModeProfile
+from novacron.dwcp.mode.rollout import Flags
+from novacron.dwcp.tunnel.conn import HdeSettings
+from novacron.hypervisor.domain_xml import NS
+from novacron.models.migration import MigrationOptions
+
+SOURCE_HOST = "127.0.0.1"
+DEST_HOST = "127.0.0.2"
+UNLIMITED_MIB_S = 1 << 20  # 1 TiB/s: "no cap" for QEMU's max-bandwidth
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class LibvirtConsts:
+    """The libvirt flag bits and parameter names plan() uses (from the libvirt module)."""
+
+    live: int
+    persist_dest: int
+    auto_converge: int
+    parallel: int
+    abort_on_error: int
+    p_uri: str
+    p_listen: str
+    p_dest_xml: str
+    p_persist_xml: str
+    p_bandwidth: str
+    p_parallel: str
+
+    @classmethod
+    def from_module(cls, lv: Any) -> LibvirtConsts:
+        return cls(
+            live=lv.VIR_MIGRATE_LIVE,
+            persist_dest=lv.VIR_MIGRATE_PERSIST_DEST,
+            auto_converge=lv.VIR_MIGRATE_AUTO_CONVERGE,
+            parallel=lv.VIR_MIGRATE_PARALLEL,
+            abort_on_error=lv.VIR_MIGRATE_ABORT_ON_ERROR,
+            p_uri=lv.VIR_MIGRATE_PARAM_URI,
+            p_listen=lv.VIR_MIGRATE_PARAM_LISTEN_ADDRESS,
+            p_dest_xml=lv.VIR_MIGRATE_PARAM_DEST_XML,
+            p_persist_xml=lv.VIR_MIGRATE_PARAM_PERSIST_XML,
+            p_bandwidth=lv.VIR_MIGRATE_PARAM_BANDWIDTH,
+            p_parallel=lv.VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS,
+        )
+
+
+def bandwidth_mib_s(options: MigrationOptions) -> int:
+    if options.bandwidth_limit_mbps is None:
+        return UNLIMITED_MIB_S
+    return max(1, math.floor(options.bandwidth_limit_mbps * 1_000_000 / 8 / MIB))
+
+
+def libvirt_call(
+    c: LibvirtConsts, options: MigrationOptions, port: int, dest_xml: str, persist_xml: str
+) -> tuple[dict[str, Any], int]:
+    """(params, flags) for virDomainMigrate3."""
+    params: dict[str, Any] = {
+        c.p_uri: f"tcp://{SOURCE_HOST}:{port}",
+        c.p_listen: DEST_HOST,
+        c.p_dest_xml: dest_xml,
+        c.p_persist_xml: persist_xml,
+        c.p_bandwidth: bandwidth_mib_s(options),
+    }
+    flags = c.persist_dest | c.abort_on_error
+    if options.live:
+        flags |= c.live | c.auto_converge
+    if options.multifd_channels:
+        flags |= c.parallel
+        params[c.p_parallel] = options.multifd_channels
+    return params, flags
+
+
+@dataclass(frozen=True)
+class ChannelPlan:
+    """How each QEMU connection is carried: stream count, autotune range, HDE (None: raw bytes)."""
+
+    streams: int
+    autotune: tuple[int, int] | None
+    congestion: str
+    hde: HdeSettings | None
+    segment_size: int
+    socket_buffer: int
+
+    def describe(self) -> str:
+        comp = f"HDE {self.hde.algorithm}-{self.hde.level}" if self.hde else "no compression"
+        tune = f", autotune {self.autotune[0]}..{self.autotune[1]}" if self.autotune else ""
+        return f"{self.streams} stream(s){tune}, {self.congestion}, {comp}"
+
+
+def channel_plan(options: MigrationOptions, profile: ModeProfile, flags: Flags) -> ChannelPlan:
+    """v3 transport off: one TCP stream, no striping. v3 compression off (or compression "none"):
+    raw bytes. "auto" compression in datacenter mode is raw too: there the link outruns the
+    encoder (HDE's pass over every chunk costs more than the bytes it could save)."""
+    if flags.transport:
+        streams = options.streams or profile.streams_min
+        autotune = None if options.streams else (profile.streams_min, profile.streams_max)
+        congestion = profile.congestion
+    else:
+        streams, autotune, congestion = 1, None, "cubic"
+    hde: HdeSettings | None = None
+    if flags.compression and options.compression != "none":
+        if options.compression == "auto":
+            if profile.compression_algorithm != "none" and profile.mode != "datacenter":
+                hde = HdeSettings(
+                    algorithm=profile.compression_algorithm,
+                    level=profile.compression_level,
+                    frame_bytes=min(profile.frame_bytes, 8 << 20),
+                )
+        else:
+            level = profile.compression_level if profile.compression_algorithm == options.compression else 3
+            hde = HdeSettings(algorithm=options.compression, level=max(level, 1), mode="always")
+    return ChannelPlan(
+        streams=streams,
+        autotune=autotune,
+        congestion=congestion,
+        hde=hde,
+        segment_size=profile.segment_bytes,
+        socket_buffer=profile.socket_buffer_bytes,
+    )
+
+
+def rewrite_domain_xml(xml: str, *, node: str, console_log: str | None) -> str:
+    """The domain as the destination must define it: its own node id in our metadata and its own
+    console log path (the source's path is in the source agent's data dir)."""
+    root = ET.fromstring(xml)
+    for el in root.iter(f"{{{NS}}}node"):
+        el.text = node
+    devices = root.find("devices")
+    if devices is not None and console_log:
+        for kind in ("serial", "console"):
+            for dev in devices.findall(kind):
+                src = dev.find("source")
+                if dev.get("type") == "file" and src is not None and src.get("path"):
+                    src.set("path", console_log)
+    return ET.tostring(root, encoding="unicode")
+
+
+def predict_duration(
+    memory_bytes: int, link_bps: float, *, ratio: float = 1.0, dirty_bps: float = 0.0, setup_s: float = 1.0
+) -> float:
+    """Pre-copy estimate: one pass over memory, then each further pass re-sends what was dirtied
+    meanwhile (a geometric series). When the guest dirties faster than the link carries, the
+    estimate assumes auto-converge throttles it to half the link rate."""
+    effective = max(link_bps * max(ratio, 1.0), 1.0) / 8
+    dirty = dirty_bps / 8
+    if dirty >= effective:
+        dirty = effective / 2
+    return round(setup_s + memory_bytes / effective / (1 - dirty / effective), 2)

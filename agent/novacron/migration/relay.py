@@ -1,0 +1,249 @@
+"""Carrying QEMU's migration connections through DWCP channels, both ways.
+
+Source: QEMU connects to 127.0.0.1:P (once, or once per multifd channel plus the main one); each
+connection gets its own DWCP channel to the destination agent. Destination: each channel is
+delivered to a new connection to the destination QEMU on 127.0.0.2:P. QEMU's return path (a few
+bytes from destination to source, e.g. the final "shut" message the source waits for) comes back
+on a second, single-stream channel per connection, opened by the destination agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from novacron.dwcp.amst import StreamController
+from novacron.dwcp.tunnel import Channel, ChannelError, ChannelReader, open_channel, proxy_into_channel
+from novacron.migration.plan import DEST_HOST, SOURCE_HOST, ChannelPlan
+from novacron.migration.progress import TunnelStats
+from novacron.migration.wire import ChannelHeader
+
+log = logging.getLogger(__name__)
+BACK_WAIT_S = 30.0
+QEMU_CONNECT_S = 15.0
+
+
+@dataclass(frozen=True)
+class PeerEndpoint:
+    """Where a peer agent's DWCP listener is and the name its certificate must carry."""
+
+    host: str
+    port: int
+    server_name: str
+    tls: ssl.SSLContext
+
+
+async def _copy_out(reader: ChannelReader, writer: asyncio.StreamWriter, first: bytes = b"") -> int:
+    """Channel -> socket until the channel ends; half-closes the socket after."""
+    total = 0
+    if first:
+        writer.write(first)
+        total += len(first)
+    async for data in reader:
+        writer.write(data)
+        await writer.drain()
+        total += len(data)
+    if writer.can_write_eof():
+        with contextlib.suppress(OSError):
+            writer.write_eof()
+    return total
+
+
+def _abort(writer: asyncio.StreamWriter | None) -> None:
+    if writer is not None and writer.transport is not None:
+        writer.transport.abort()
+
+
+class OutgoingRelay:
+    """Source side of one migration: the local port QEMU sends to, and the channels behind it."""
+
+    def __init__(
+        self, mig_id: str, dest: PeerEndpoint, plan: ChannelPlan, *, on_error: Callable[[str], None]
+    ) -> None:
+        self.mig_id, self.dest, self.plan = mig_id, dest, plan
+        self.port = 0
+        self.error: str | None = None
+        self.channels: list[Channel] = []
+        self._on_error = on_error
+        self._server: asyncio.Server | None = None
+        self._backs: dict[int, asyncio.Future[tuple[ChannelReader, bytes]]] = {}
+        self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._next = 0
+        self._back_bytes = 0
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._on_qemu, SOURCE_HOST, 0, limit=1 << 20)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    def stats(self) -> TunnelStats:
+        s = [c.stats() for c in self.channels]
+        return TunnelStats(
+            bytes_in=sum(x["bytes_in"] for x in s),
+            bytes_on_wire=sum(x["bytes_on_wire"] for x in s),
+            streams=sum(x["streams"] for x in s),
+        )
+
+    def attach_back(self, conn: int, reader: ChannelReader, first: bytes) -> None:
+        fut = self._backs.setdefault(conn, asyncio.get_running_loop().create_future())
+        if fut.done():
+            reader.abort("a return channel for this connection already exists")
+            return
+        fut.set_result((reader, first))
+
+    def apply_profile(self, *, level: int | None, congestion: str | None) -> None:
+        """Live mode switch: next frames use the new level / congestion control (nothing dropped)."""
+        for ch in self.channels:
+            if ch.running:
+                t = asyncio.ensure_future(
+                    ch.apply_settings(compression_level=level if ch.hde else None, congestion=congestion)
+                )
+                t.add_done_callback(lambda f: f.exception())
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for w in self._writers:
+            _abort(w)
+        for ch in self.channels:
+            if ch.running:
+                with contextlib.suppress(Exception):
+                    await ch.abort(self.error or "migration ended")
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+        for fut in self._backs.values():
+            if fut.done() and not fut.cancelled():
+                fut.result()[0].abort("migration ended")
+            else:
+                fut.cancel()
+
+    def _fail(self, why: str) -> None:
+        if self.error is None:
+            self.error = why
+            log.warning("migration %s: tunnel failed: %s", self.mig_id, why)
+            self._on_error(why)
+        for w in self._writers:
+            _abort(w)  # QEMU sees its socket break and fails the migration at once
+
+    async def _on_qemu(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = self._next
+        self._next += 1
+        self._writers.append(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await self._carry(conn, reader, writer)
+        except asyncio.CancelledError:
+            _abort(writer)
+        except (ChannelError, OSError, TimeoutError) as exc:
+            self._fail(f"QEMU connection {conn}: {exc}")
+        finally:
+            self._tasks.discard(task)
+
+    async def _carry(self, conn: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        p, d = self.plan, self.dest
+        ch = await open_channel(
+            d.host, d.port, streams=p.streams, ssl=d.tls, server_hostname=d.server_name,
+            congestion=p.congestion, sndbuf=p.socket_buffer, rcvbuf=p.socket_buffer, hde=p.hde,
+            segment_size=p.segment_size,
+        )  # fmt: skip
+        self.channels.append(ch)
+        if p.autotune:
+            lo, hi = p.autotune
+            ctl = StreamController(min_streams=lo, max_streams=hi, per_stream_window=p.socket_buffer, initial=p.streams)
+            ch.start_autotune(ctl, interval=0.5)
+        await ch.write(ChannelHeader(self.mig_id, conn).encode())
+        back = asyncio.create_task(self._return_path(conn, writer))
+        try:
+            await proxy_into_channel(reader, ch)
+        except BaseException:
+            back.cancel()
+            raise
+        with contextlib.suppress(asyncio.CancelledError):
+            await back
+
+    async def _return_path(self, conn: int, writer: asyncio.StreamWriter) -> None:
+        fut = self._backs.setdefault(conn, asyncio.get_running_loop().create_future())
+        try:
+            reader, first = await asyncio.wait_for(asyncio.shield(fut), BACK_WAIT_S)
+            self._back_bytes += await _copy_out(reader, writer, first)
+        except TimeoutError:
+            self._fail(f"no return channel from the destination for connection {conn} in {BACK_WAIT_S:g}s")
+        except (ChannelError, OSError) as exc:
+            self._fail(f"return channel {conn}: {exc}")
+
+
+class IncomingRelay:
+    """Destination side of one migration: delivers each forward channel to the local QEMU and
+    carries QEMU's replies back to the source agent."""
+
+    def __init__(self, mig_id: str, port: int, source: PeerEndpoint) -> None:
+        self.mig_id, self.port, self.source = mig_id, port, source
+        self.bytes_out = 0
+        self._readers: list[ChannelReader] = []
+        self._back: list[Channel] = []
+        self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.error: str | None = None
+
+    def accept(self, header: ChannelHeader, reader: ChannelReader, first: bytes) -> None:
+        self._readers.append(reader)
+        task = asyncio.create_task(self._serve(header.conn, reader, first))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for r in self._readers:
+            if not r.finished:
+                r.abort("migration aborted")
+        for w in self._writers:
+            _abort(w)
+        for ch in self._back:
+            if ch.running:
+                with contextlib.suppress(Exception):
+                    await ch.abort("migration aborted")
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+
+    async def _connect_qemu(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        deadline = asyncio.get_running_loop().time() + QEMU_CONNECT_S
+        while True:
+            try:
+                return await asyncio.open_connection(DEST_HOST, self.port, limit=1 << 20)
+            except OSError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+
+    async def _serve(self, conn: int, reader: ChannelReader, first: bytes) -> None:
+        qemu_w: asyncio.StreamWriter | None = None
+        try:
+            qemu_r, qemu_w = await self._connect_qemu()
+            self._writers.append(qemu_w)
+            s = self.source
+            back = await open_channel(
+                s.host, s.port, streams=1, ssl=s.tls, server_hostname=s.server_name, congestion="adaptive"
+            )
+            self._back.append(back)
+            await back.write(ChannelHeader(self.mig_id, conn, "back").encode())
+            back_task = asyncio.create_task(proxy_into_channel(qemu_r, back))
+            self.bytes_out += await _copy_out(reader, qemu_w, first)
+            await back_task
+        except asyncio.CancelledError:
+            _abort(qemu_w)
+            raise
+        except (ChannelError, OSError, TimeoutError) as exc:
+            self.error = self.error or f"connection {conn}: {exc}"
+            log.warning("incoming migration %s: %s", self.mig_id, self.error)
+            reader.abort(str(exc))
+            _abort(qemu_w)

@@ -1,0 +1,225 @@
+"""MigrationService: the migration resource (create, dry run, read, cancel), finding a VM in the
+cluster, the peer endpoints of the destination half, and the DWCP listener that carries the bytes.
+
+One service plays both roles: the source of the migrations it was asked for (outgoing.py) and the
+destination of those its peers send (incoming.py). Validation happens before the 202 answer, the
+destination's capacity included, so a refused request changes nothing anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from novacron.dwcp.tunnel import ChannelReader, make_tls_contexts
+from novacron.errors import Conflict, NotFound, Unavailable
+from novacron.migration import libvirt_ops as lv
+from novacron.migration import plan as planning
+from novacron.migration import validate
+from novacron.migration.deps import Deps, now
+from novacron.migration.incoming import IncomingSide
+from novacron.migration.listener import MigrationListener
+from novacron.migration.machine import DomainState, may_cancel
+from novacron.migration.metrics import MigrationMetrics
+from novacron.migration.outgoing import OutgoingMigration
+from novacron.migration.peer import PeerClient
+from novacron.migration.wire import ChannelHeader
+from novacron.models.config import AgentConfig
+from novacron.models.migration import Migration, MigrationRequest
+from novacron.store import Store, VmRecord
+
+log = logging.getLogger(__name__)
+CANCEL_WAIT_S = 30.0
+# Link rate assumed for a first estimate, before any migration to that peer was measured (Mbit/s).
+_DEFAULT_LINK_MBPS = {"datacenter": 2000.0, "hybrid": 1000.0, "internet": 200.0}
+
+
+def _predictor() -> Any:
+    """The PBA's predictor when it offers a factory, else its EWMA baseline."""
+    try:
+        from novacron.dwcp.pba import make_predictor  # type: ignore[attr-defined]
+
+        return make_predictor()
+    except (ImportError, TypeError):
+        from novacron.dwcp.pba.baselines import Ewma
+
+        return Ewma()
+
+
+class MigrationService:
+    def __init__(
+        self, config: AgentConfig, store: Store, driver: Any, vms: Any, mode: Any, signing_key: Any,
+        registry: Any = None,
+    ) -> None:  # fmt: skip
+        dw = config.dwcp
+        tls = make_tls_contexts(dw.tls_ca, dw.tls_cert, dw.tls_key) if dw.tls_ca and dw.tls_cert and dw.tls_key else None
+        pool = ThreadPoolExecutor(config.system.max_concurrency + 4, thread_name_prefix="migrate")
+        self.d = Deps(config, store, driver, vms, mode, PeerClient(config, signing_key), tls,
+                      MigrationMetrics(registry), pool)  # fmt: skip
+        self.incoming = IncomingSide(self.d)
+        self.active: dict[str, OutgoingMigration] = {}
+        self._moving: dict[str, str] = {}  # vm -> migration id, reserved before the first await
+        self._predictors: dict[str, Any] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.listener: MigrationListener | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self, host: str, port: int) -> None:
+        """Open the DWCP listener (when TLS is configured) and recover unfinished migrations."""
+        if self.d.tls is not None and port:
+            self.listener = MigrationListener(host, port, self.d.tls.server, self.dispatch)
+            await self.listener.start()
+        elif port:
+            log.warning("dwcp.tls_* not configured: this node can neither send nor receive migrations")
+        from novacron.migration.recovery import recover_all
+
+        self._spawn(recover_all(self))
+
+    async def stop(self) -> None:
+        for om in list(self.active.values()):
+            with contextlib.suppress(Exception):
+                await om.cancel()
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=15)
+        if self.listener is not None:
+            await self.listener.close()
+        await self.incoming.close()
+        await self.d.peers.close()
+        self.d.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def dispatch(self, header: ChannelHeader, reader: ChannelReader, first: bytes) -> str | None:
+        if header.direction == "fwd":
+            return self.incoming.dispatch(header, reader, first)
+        relay = self.d.outgoing_relays.get(header.migration)
+        if relay is None:
+            return f"no outgoing migration {header.migration} on {self.d.node_id}"
+        relay.attach_back(header.conn, reader, first)
+        return None
+
+    # -- the resource ---------------------------------------------------------------------------
+    async def create(self, req: MigrationRequest, *, dry_run: bool = False) -> Migration:
+        d = self.d
+        validate.check_destination(d.config, req)
+        rec, state = await d.run(self._vm_facts, req.vm)
+        validate.check_vm(req, rec, d.node_id, state, self._moving.get(req.vm))
+        assert rec is not None
+        spec = rec.applied or rec.spec
+        mig_id = ("dry-run-" if dry_run else "") + uuid.uuid4().hex[:12]
+        m = Migration(
+            id=mig_id, vm=req.vm, source=d.node_id, destination=req.destination, options=req.options,
+            created_at=now(), predicted_duration_s=self._predict(req, int(spec.get("memory_mib", 512))),
+        )  # fmt: skip
+        if not dry_run:
+            self._moving[req.vm] = mig_id
+        try:
+            body = {"migration": m.model_dump(mode="json"), "memory_mib": spec.get("memory_mib", 0),
+                    "vcpus": spec.get("vcpus", 1), "dry_run": True}  # fmt: skip
+            await d.peers.call(req.destination, "POST", f"/peer/migrations/{mig_id}/prepare", body=body)
+            if dry_run:
+                return m
+            await d.run(d.save, m)
+        except BaseException:
+            self._moving.pop(req.vm, None)
+            raise
+        record = {"spec": rec.spec, "applied": rec.applied, "uuid": rec.uuid}
+        use_pba = d.profile_and_flags()[1].prediction
+        om = OutgoingMigration(d, m, record, self._predictors.setdefault(req.destination, _predictor()) if use_pba else None)
+        self.active[mig_id] = om
+        task = self._spawn(om.run())
+        task.add_done_callback(lambda _t: self._finished(om))
+        return m
+
+    def _finished(self, om: OutgoingMigration) -> None:
+        self.active.pop(om.m.id, None)
+        if self._moving.get(om.m.vm) == om.m.id:
+            del self._moving[om.m.vm]
+
+    def _vm_facts(self, name: str) -> tuple[VmRecord | None, DomainState]:
+        return self.d.store.get_vm(name), lv.domain_state(self.d.driver.conn, name)
+
+    def _predict(self, req: MigrationRequest, memory_mib: int) -> float:
+        profile, flags = self.d.profile_and_flags()
+        mbps = float(req.options.bandwidth_limit_mbps or 0)
+        pred = self._predictors.get(req.destination)
+        if not mbps and pred is not None and flags.prediction:
+            mbps = pred.predict(30.0)
+        mbps = mbps or _DEFAULT_LINK_MBPS.get(profile.mode, 1000.0)
+        ratio = 2.0 if planning.channel_plan(req.options, profile, flags).hde else 1.0
+        return planning.predict_duration(memory_mib << 20, mbps * 1e6, ratio=ratio)
+
+    async def get(self, mig_id: str) -> Migration:
+        om = self.active.get(mig_id)
+        if om is not None:
+            return om.m
+        m = await self.d.run(self.d.load, mig_id)
+        if m is None:
+            raise NotFound(f"no migration {mig_id!r} on {self.d.node_id}", field="id")
+        return m
+
+    async def list(self, vm: str | None = None) -> list[Migration]:
+        docs = await self.d.run(lambda: self.d.store.list_migrations(vm=vm))
+        return [self.active[x["id"]].m if x["id"] in self.active else Migration.model_validate(x) for x in docs]
+
+    async def cancel(self, mig_id: str) -> Migration:
+        om = self.active.get(mig_id)
+        if om is None:
+            m = await self.get(mig_id)
+            if m.phase in ("failed", "cancelled"):
+                return m
+            raise Conflict(f"migration {mig_id} is {m.phase} and can no longer be cancelled", field="id")
+        if not may_cancel(om.m):
+            raise Conflict(
+                f"migration {mig_id} is in {om.m.phase}: the VM already runs on {om.m.destination}", field="id"
+            )
+        await om.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(om.done.wait(), CANCEL_WAIT_S)
+        return om.m
+
+    # -- finding a VM ---------------------------------------------------------------------------
+    async def peer_vm(self, name: str) -> dict[str, Any]:
+        rec, state = await self.d.run(self._vm_facts, name)
+        owned = rec is not None and rec.node == self.d.node_id
+        if not owned and state == "missing":
+            raise NotFound(f"no VM named {name!r} on {self.d.node_id}", field="vm")
+        return {"vm": name, "node": self.d.node_id, "state": state, "owned": owned}
+
+    async def locate(self, name: str, own_url: str) -> dict[str, Any]:
+        with contextlib.suppress(NotFound):
+            here = await self.peer_vm(name)
+            if here["owned"]:
+                return {"vm": name, "node": self.d.node_id, "api_url": own_url}
+        peers = self.d.peers.peers()
+        answers = await asyncio.gather(
+            *(self.d.peers.call(p.node_id, "GET", f"/peer/vms/{name}", timeout=10) for p in peers),
+            return_exceptions=True,
+        )
+        found = [(p, a) for p, a in zip(peers, answers, strict=True) if isinstance(a, dict)]
+        for p, a in sorted(found, key=lambda pa: (not pa[1].get("owned"), pa[1].get("state") != "running")):
+            return {"vm": name, "node": a["node"], "api_url": p.api_url}
+        down = [p.node_id for p, a in zip(peers, answers, strict=True) if isinstance(a, Unavailable)]
+        extra = f" ({', '.join(down)} did not answer)" if down else ""
+        raise NotFound(f"no VM named {name!r} on {self.d.node_id} or any of its peers{extra}", field="vm")
+
+    # -- destination half (peer API) ------------------------------------------------------------
+    async def peer_prepare(self, mig_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.incoming.prepare(mig_id, body)
+
+    async def peer_complete(self, mig_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.incoming.complete(mig_id, body)
+
+    async def peer_abort(self, mig_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.incoming.abort(mig_id, body)
+

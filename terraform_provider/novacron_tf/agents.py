@@ -133,14 +133,18 @@ class Agents:
             first = [i for i in order if self._node_ids.get(i) == hint]
             order = first + [i for i in order if i not in first]
         failures: list[ApiError] = []
+        stale: tuple[int, VirtualMachine] | None = None
         for i in order:
             try:
                 vm = self.client(i).get_vm(name)
             except ApiError as exc:
                 failures.append(exc)
                 continue
-            if vm is not None:
+            if vm is None:
+                continue
+            if vm.status.actual_state != "missing":
                 return i, vm
+            stale = stale or (i, vm)  # a record without a domain: after a move, look further
         if failures:
             raise failures[0]
-        return None
+        return stale

@@ -68,4 +68,6 @@ def test_decisions_see_only_samples_up_to_tau():
 def test_integral_extends_first_value_backwards():
     t = np.array([5.0, 6.0])
     c = grid.cumulative(t, np.array([2.0, 4.0]))
-    np.testing.assert_allclose(grid.integral(np.array([3.0, 5.0, 5.5, 6.0]), t, c, 2.0), [-4.0, 0.0, 2.0, 4.0])
+    np.testing.assert_allclose(
+        grid.integral(np.array([3.0, 5.0, 5.5, 6.0]), t, c, 2.0), [-4.0, 0.0, 2.0, 4.0]
+    )

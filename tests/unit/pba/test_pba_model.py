@@ -12,7 +12,13 @@ import pytest
 from novacron.dwcp.pba import factory, make_predictor
 from novacron.dwcp.pba.baselines import Ewma
 from novacron.dwcp.pba.dataset import batch_features, decisions
-from novacron.dwcp.pba.model import MlPredictor, ModelLoadError, forecast_from_outputs, load_shipped, load_weights
+from novacron.dwcp.pba.model import (
+    MlPredictor,
+    ModelLoadError,
+    forecast_from_outputs,
+    load_shipped,
+    load_weights,
+)
 from novacron.dwcp.pba.traces import load_datasets
 
 

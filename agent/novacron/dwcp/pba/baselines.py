@@ -115,6 +115,4 @@ class Holt(BandwidthPredictor):
         return self._level + self._trend * (gap_s + horizon_s / 2.0)
 
 
-BASELINES: dict[str, type[BandwidthPredictor]] = {
-    c.name: c for c in (LastValue, Ewma, HarmonicMean, Holt)
-}
+BASELINES: dict[str, type[BandwidthPredictor]] = {c.name: c for c in (LastValue, Ewma, HarmonicMean, Holt)}

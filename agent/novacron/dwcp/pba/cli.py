@@ -52,17 +52,26 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def to_json(m: Metrics) -> dict[str, dict[str, dict[str, float | None]]]:
     """Only mae/rmse/mdape; NaN (no decision to score) becomes null so the output is valid JSON."""
-    return {p: {h: {k: (None if math.isnan(cell[k]) else round(cell[k], 6)) for k in ("mae", "rmse", "mdape")}
-                for h, cell in hs.items()} for p, hs in m.items()}
+    return {
+        p: {
+            h: {k: (None if math.isnan(cell[k]) else round(cell[k], 6)) for k in ("mae", "rmse", "mdape")}
+            for h, cell in hs.items()
+        }
+        for p, hs in m.items()
+    }
 
 
 def format_table(m: Metrics) -> str:
     horizons = list(next(iter(m.values())).keys()) if m else []
-    head = f"{'predictor':<10}" + "".join(f"{h + ' MAE':>10}{h + ' RMSE':>10}{h + ' MdAPE%':>12}" for h in horizons)
+    head = f"{'predictor':<10}" + "".join(
+        f"{h + ' MAE':>10}{h + ' RMSE':>10}{h + ' MdAPE%':>12}" for h in horizons
+    )
     lines = [head]
     for p, hs in m.items():
-        lines.append(f"{p:<10}" + "".join(
-            f"{hs[h]['mae']:>10.4f}{hs[h]['rmse']:>10.4f}{hs[h]['mdape']:>12.2f}" for h in horizons))
+        lines.append(
+            f"{p:<10}"
+            + "".join(f"{hs[h]['mae']:>10.4f}{hs[h]['rmse']:>10.4f}{hs[h]['mdape']:>12.2f}" for h in horizons)
+        )
     n = int(next(iter(next(iter(m.values())).values()))["n"]) if m else 0
     lines.append(f"({n} decisions at the 1s horizon; errors in Mbit/s)")
     return "\n".join(lines)

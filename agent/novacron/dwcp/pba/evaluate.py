@@ -65,12 +65,17 @@ def metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
         return {"mae": float("nan"), "rmse": float("nan"), "mdape": float("nan"), "n": 0.0}
     rel = y[ok] > MDAPE_MIN_MBPS
     mdape = float(np.median(np.abs(err[rel]) / y[ok][rel]) * 100) if rel.any() else float("nan")
-    return {"mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2))),
-            "mdape": mdape, "n": float(len(err))}
+    return {
+        "mae": float(np.mean(np.abs(err))),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "mdape": mdape,
+        "n": float(len(err)),
+    }
 
 
-def predictions(traces: Iterable[Trace], model: Ensemble | None,
-                baselines: Iterable[str] = tuple(BASELINES)) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def predictions(
+    traces: Iterable[Trace], model: Ensemble | None, baselines: Iterable[str] = tuple(BASELINES)
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Stacked predictions per predictor and the stacked targets, over all decisions."""
     preds: dict[str, list[np.ndarray]] = {}
     ys: list[np.ndarray] = []
@@ -90,8 +95,10 @@ def predictions(traces: Iterable[Trace], model: Ensemble | None,
 
 
 def score(preds: dict[str, np.ndarray], y: np.ndarray) -> Metrics:
-    return {name: {horizon_key(h): metrics(p[:, j], y[:, j]) for j, h in enumerate(HORIZONS_S)}
-            for name, p in preds.items()}
+    return {
+        name: {horizon_key(h): metrics(p[:, j], y[:, j]) for j, h in enumerate(HORIZONS_S)}
+        for name, p in preds.items()
+    }
 
 
 def evaluate_traces(traces: Iterable[Trace], model: Ensemble | None) -> Metrics:

@@ -31,8 +31,9 @@ HISTORY_CAP_S = 600.0
 def ewma_inputs(v: np.ndarray) -> np.ndarray:
     """What each EWMA state smooths: the value for EWMA_ALPHAS, log(value + EPS) for the log ones."""
     lv = np.log(v + EPS)
-    return np.concatenate([np.repeat(v[:, None], len(EWMA_ALPHAS), 1),
-                           np.repeat(lv[:, None], len(LOG_EWMA_ALPHAS), 1)], axis=1)
+    return np.concatenate(
+        [np.repeat(v[:, None], len(EWMA_ALPHAS), 1), np.repeat(lv[:, None], len(LOG_EWMA_ALPHAS), 1)], axis=1
+    )
 
 
 ALPHAS = np.asarray(EWMA_ALPHAS + LOG_EWMA_ALPHAS)
@@ -53,7 +54,7 @@ def ewma_states(v: np.ndarray) -> np.ndarray:
 
 
 def n_features() -> int:
-    return (len(WINDOWS_S) + N_LAST + len(SORTED_AT) + N_SORTED_SHORT + N_SPACING + len(ALPHAS) + 8)
+    return len(WINDOWS_S) + N_LAST + len(SORTED_AT) + N_SORTED_SHORT + N_SPACING + len(ALPHAS) + 8
 
 
 def compute(
@@ -102,20 +103,32 @@ def compute(
     ok5 = back_idx[:, :5] >= 0
     inv = np.where(ok5, 1.0 / np.maximum(v[np.maximum(back_idx[:, :5], 0)], 1e-6), 0.0)
     harmonic = ok5.sum(axis=1) / inv.sum(axis=1)
-    misc = np.stack([
-        np.log(np.maximum(life, 0.0) + EPS) - log_ref[:, 0],
-        np.abs(np.diff(lv, axis=1)).mean(axis=1),
-        lv.std(axis=1),
-        log_ref[:, 0],
-        np.log1p(np.clip(gap, 0.0, GAP_CAP_S)),
-        np.log1p(np.clip(anchor - t0, 0.0, HISTORY_CAP_S)),
-        np.log1p(np.asarray(n_seen, dtype=np.float64)),
-        lv[:, 0] - np.log(harmonic + EPS),
-    ], axis=1)
-    x = np.concatenate([
-        rel_windows, lv - log_ref, np.log(np.clip(dt, 0.01, 60.0)), srt, srt_short,
-        np.log(ewm[:, :ne] + EPS) - log_ref, ewm[:, ne:] - log_ref, misc,
-    ], axis=1)
+    misc = np.stack(
+        [
+            np.log(np.maximum(life, 0.0) + EPS) - log_ref[:, 0],
+            np.abs(np.diff(lv, axis=1)).mean(axis=1),
+            lv.std(axis=1),
+            log_ref[:, 0],
+            np.log1p(np.clip(gap, 0.0, GAP_CAP_S)),
+            np.log1p(np.clip(anchor - t0, 0.0, HISTORY_CAP_S)),
+            np.log1p(np.asarray(n_seen, dtype=np.float64)),
+            lv[:, 0] - np.log(harmonic + EPS),
+        ],
+        axis=1,
+    )
+    x = np.concatenate(
+        [
+            rel_windows,
+            lv - log_ref,
+            np.log(np.clip(dt, 0.01, 60.0)),
+            srt,
+            srt_short,
+            np.log(ewm[:, :ne] + EPS) - log_ref,
+            ewm[:, ne:] - log_ref,
+            misc,
+        ],
+        axis=1,
+    )
     return x, ref
 
 

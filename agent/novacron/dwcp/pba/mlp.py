@@ -26,8 +26,14 @@ class Mlp:
     meta: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def init(cls, sizes: list[int], mu: np.ndarray, sigma: np.ndarray, horizons: np.ndarray,
-             rng: np.random.Generator) -> Mlp:
+    def init(
+        cls,
+        sizes: list[int],
+        mu: np.ndarray,
+        sigma: np.ndarray,
+        horizons: np.ndarray,
+        rng: np.random.Generator,
+    ) -> Mlp:
         layers = []
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             scale = np.sqrt(2.0 / a) if i < len(sizes) - 2 else 0.01 / np.sqrt(a)
@@ -67,8 +73,13 @@ class Mlp:
         return sum(w.size + b.size for w, b in self.layers)
 
     def copy(self) -> Mlp:
-        return Mlp([(w.copy(), b.copy()) for w, b in self.layers], self.mu, self.sigma, self.horizons,
-                   dict(self.meta))
+        return Mlp(
+            [(w.copy(), b.copy()) for w, b in self.layers],
+            self.mu,
+            self.sigma,
+            self.horizons,
+            dict(self.meta),
+        )
 
 
 @dataclass
@@ -108,9 +119,13 @@ class Ensemble:
         return [w.shape for w, _ in self.members[0].layers]
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {"mu": self.mu, "sigma": self.sigma, "horizons": self.horizons,
-                                      "n_members": np.array(len(self.members)),
-                                      "n_layers": np.array(len(self.members[0].layers))}
+        out: dict[str, np.ndarray] = {
+            "mu": self.mu,
+            "sigma": self.sigma,
+            "horizons": self.horizons,
+            "n_members": np.array(len(self.members)),
+            "n_layers": np.array(len(self.members[0].layers)),
+        }
         for k, member in enumerate(self.members):
             for i, (w, b) in enumerate(member.layers):
                 out[f"m{k}_w{i}"] = w.astype(np.float32)
@@ -127,8 +142,15 @@ class Ensemble:
         mu, sigma = np.asarray(arrs["mu"], np.float64), np.asarray(arrs["sigma"], np.float64)
         horizons = np.asarray(arrs["horizons"], np.float64)
         members = [
-            Mlp([(np.asarray(arrs[f"m{k}_w{i}"], np.float64), np.asarray(arrs[f"m{k}_b{i}"], np.float64))
-                 for i in range(n_layers)], mu, sigma, horizons)
+            Mlp(
+                [
+                    (np.asarray(arrs[f"m{k}_w{i}"], np.float64), np.asarray(arrs[f"m{k}_b{i}"], np.float64))
+                    for i in range(n_layers)
+                ],
+                mu,
+                sigma,
+                horizons,
+            )
             for k in range(n_members)
         ]
         meta = {key[5:]: float(v) for key, v in arrs.items() if key.startswith("meta_")}

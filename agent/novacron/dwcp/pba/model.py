@@ -30,8 +30,10 @@ class ModelLoadError(ValueError):
 
 def _validate(model: Ensemble) -> Ensemble:
     if int(model.meta.get("feature_version", -1)) != FEATURE_VERSION:
-        raise ModelLoadError(f"weights are for feature version {model.meta.get('feature_version')}, "
-                             f"this code computes version {FEATURE_VERSION}")
+        raise ModelLoadError(
+            f"weights are for feature version {model.meta.get('feature_version')}, "
+            f"this code computes version {FEATURE_VERSION}"
+        )
     nf = features.n_features()
     if model.mu.shape != (nf,) or model.sigma.shape != (nf,):
         raise ModelLoadError(f"weights standardise {model.mu.shape} features, code computes {nf}")
@@ -40,8 +42,10 @@ def _validate(model: Ensemble) -> Ensemble:
     for member in model.members:
         layers = member.layers
         if layers[0][0].shape[0] != nf or layers[-1][0].shape[1] != len(HORIZONS_S):
-            raise ModelLoadError(f"a member maps {layers[0][0].shape[0]} features to "
-                                 f"{layers[-1][0].shape[1]} outputs, expected {nf} -> {len(HORIZONS_S)}")
+            raise ModelLoadError(
+                f"a member maps {layers[0][0].shape[0]} features to "
+                f"{layers[-1][0].shape[1]} outputs, expected {nf} -> {len(HORIZONS_S)}"
+            )
         for w, b in layers:
             if w.ndim != 2 or b.shape != (w.shape[1],):
                 raise ModelLoadError(f"bad layer shapes {w.shape} / {b.shape}")
@@ -71,7 +75,7 @@ def load_weights(source: Path | bytes) -> Ensemble:
 
 def load_shipped() -> Ensemble:
     try:
-        data = importlib.resources.files("novacron.dwcp.pba").joinpath("weights", WEIGHTS_FILE).read_bytes()
+        data = importlib.resources.files("novacron.dwcp.pba").joinpath("weights").joinpath(WEIGHTS_FILE).read_bytes()
     except (FileNotFoundError, OSError) as e:
         raise ModelLoadError(f"shipped PBA weights not found: {e}") from e
     return load_weights(data)
@@ -108,13 +112,17 @@ class MlPredictor(BandwidthPredictor):
         self._t0 = 0.0
         self._v0 = 0.0
         self._cache: tuple[int, float, np.ndarray, float] | None = None
+        self._x = np.empty(len(features.ALPHAS))  # what the EWMAs smooth (features.ewma_inputs)
+        self._n_lin = len(features.EWMA_ALPHAS)
         self._log_h = np.log(np.asarray(HORIZONS_S, dtype=np.float64))
 
     def _update(self, t_s: float, mbps: float) -> None:
         if self._n == len(self._t):
             self._make_room()
         i = self._n
-        x = features.ewma_inputs(np.array([mbps]))[0]
+        x = self._x
+        x[: self._n_lin] = mbps
+        x[self._n_lin :] = math.log(mbps + features.EPS)
         if self._seen == 0:
             self._t0, self._v0 = t_s, mbps
             self._c[i] = 0.0
@@ -148,8 +156,17 @@ class MlPredictor(BandwidthPredictor):
             return self._cache[2], self._cache[3]
         n = self._n
         m = np.array([n - 1])
-        x, ref = features.compute(self._t[:n], self._c[:n], self._v[:n], self._ew[:n], m,
-                                  np.array([gap_s]), self._t0, self._v0, np.array([self._seen]))
+        x, ref = features.compute(
+            self._t[:n],
+            self._c[:n],
+            self._v[:n],
+            self._ew[:n],
+            m,
+            np.array([gap_s]),
+            self._t0,
+            self._v0,
+            np.array([self._seen]),
+        )
         out = self.model.forward(x)[0]
         self._cache = (self._seen, gap_s, out, float(ref[0]))
         return out, float(ref[0])

@@ -26,7 +26,7 @@ from novacron.errors import InvalidInput
 SPLIT_SEED = "pba-split-v1"
 TEST_PERCENT = 30
 # Files in a trace folder that are documentation, not traces.
-_SKIP_SUFFIXES = (".md", ".txt.md", ".rst")
+_SKIP_SUFFIXES = (".md", ".rst")
 
 
 @dataclass(frozen=True)

@@ -109,8 +109,9 @@ def fit(train: Rows, val: Rows, cfg: TrainConfig, seed: int) -> Mlp:
     rng = np.random.default_rng(seed)
     mu = train.x.mean(axis=0)
     sigma = train.x.std(axis=0) + 1e-6
-    model = Mlp.init([train.x.shape[1], *cfg.hidden, len(HORIZONS_S)], mu, sigma,
-                     np.asarray(HORIZONS_S, np.float64), rng)
+    model = Mlp.init(
+        [train.x.shape[1], *cfg.hidden, len(HORIZONS_S)], mu, sigma, np.asarray(HORIZONS_S, np.float64), rng
+    )
     xs = (train.x - mu) / sigma
     z = _log_target(train)
     mask = ~np.isnan(z)
@@ -127,7 +128,7 @@ def fit(train: Rows, val: Rows, cfg: TrainConfig, seed: int) -> Mlp:
         lr = cfg.lr * 0.5 * (1 + np.cos(np.pi * epoch / cfg.epochs))  # cosine decay
         order = rng.permutation(n)
         for s in range(steps_per_epoch):
-            idx = order[s * cfg.batch:(s + 1) * cfg.batch]
+            idx = order[s * cfg.batch : (s + 1) * cfg.batch]
             out, acts = model.forward_train(xs[idx])
             wm = mask[idx] * w[idx, None]
             g_out = np.sign(out - z[idx]) * wm / wm.sum()

@@ -65,3 +65,33 @@ class RttEstimator:
         self.srtt_ms = None
         self.rttvar_ms = None
         self.samples = 0
+
+
+class RecentMin:
+    """Minimum of the last `window` RTT samples (a short form of BBR's min_rtt filter).
+
+    Application-level pings also time both hosts' scheduling: a busy event loop or a descheduled
+    process adds tens of milliseconds that are not the path's. The path's delay is a floor that
+    such noise only ever adds to, so the minimum of a few recent pings measures it; a real rise
+    shows after `window` samples, a fall at once.
+    """
+
+    def __init__(self, window: int = 3) -> None:
+        if not isinstance(window, int) or window < 1:
+            raise InvalidInput(f"must be an integer >= 1, got {window!r}", field="window")
+        self._window = window
+        self._recent: list[float] = []
+
+    def on_sample(self, rtt_ms: float) -> float:
+        if not math.isfinite(rtt_ms) or rtt_ms < 0:
+            raise InvalidInput(f"must be a finite number >= 0, got {rtt_ms!r}", field="rtt_ms")
+        self._recent.append(rtt_ms)
+        del self._recent[: -self._window]
+        return min(self._recent)
+
+    @property
+    def value(self) -> float | None:
+        return min(self._recent) if self._recent else None
+
+    def reset(self) -> None:
+        self._recent.clear()

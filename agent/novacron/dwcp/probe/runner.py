@@ -1,7 +1,9 @@
 """The prober (asyncio adapter): measures every peer and feeds ModeService and the PBA predictors.
 
 Per peer, a ProbeScheduler says what is due; this loop does it on the agent's event loop:
-  * ping (every `interval_s`) on one persistent connection -> RTT sample for the detector;
+  * ping (every `interval_s`) on one persistent connection -> RTT sample for the detector: the
+    minimum of the last `rtt_window` pings, so host scheduling noise (a busy event loop on either
+    agent) does not read as path delay -- the path's delay is the floor under that noise;
   * bandwidth probe (every `bandwidth_interval_s`, only while no real transfer reported
     throughput in the last few seconds) -> bandwidth + TCP_INFO loss sample for the detector and
     an observation for the peer's bandwidth predictor. Pings pause while a probe runs, so a
@@ -37,6 +39,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from novacron.dwcp.mode.detector import LinkSample
 from novacron.dwcp.probe.client import BurstOutcome, PingSession, ProbeError, bandwidth_probe
+from novacron.dwcp.probe.rtt import RecentMin
 from novacron.dwcp.probe.scheduler import ProbeScheduler
 from novacron.dwcp.probe.targets import ProbeTarget
 from novacron.dwcp.probe.wire import FRAME_SIZE
@@ -54,6 +57,7 @@ class _Peer:
     target: ProbeTarget
     sched: ProbeScheduler
     session: PingSession | None = None
+    rtt: RecentMin = field(default_factory=RecentMin)
     last_rtt_ms: float | None = None
     last_ok: float | None = None
     failures: int = 0
@@ -79,6 +83,7 @@ class ProbeRunner:
         bandwidth_bytes: int = 4 << 20,
         burst_max_s: float = 2.0,
         ping_timeout_s: float = 5.0,
+        rtt_window: int = 3,
         stale_after_s: float | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -112,7 +117,7 @@ class ProbeRunner:
                 bandwidth_interval_s=bandwidth_interval_s,
                 idle_after_s=max(5.0, 2 * interval_s),
             )
-            self._peers[t.node_id] = _Peer(t, sched)
+            self._peers[t.node_id] = _Peer(t, sched, rtt=RecentMin(rtt_window))
         self._predictions: dict[str, _Prediction] = {}
         self._predicted: dict[str, float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -213,8 +218,8 @@ class ProbeRunner:
             return
         self._c_bytes.labels(kind="ping").inc(FRAME_SIZE)
         self._ok(p)
-        p.last_rtt_ms = rtt
-        self._sample(p, LinkSample(rtt))
+        p.last_rtt_ms = p.rtt.on_sample(rtt)
+        self._sample(p, LinkSample(p.last_rtt_ms))
         self._refresh_prediction(t.node_id)
 
     async def _bandwidth(self, p: _Peer) -> None:

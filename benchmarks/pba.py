@@ -19,16 +19,21 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
+import itertools  # noqa: E402
 import logging  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "agent"))
 
-from novacron.dwcp.pba import baselines, evaluate, factory, traces, train  # noqa: E402
+from novacron.dwcp.pba import baselines, dataset, evaluate, factory, traces, train  # noqa: E402
 from novacron.dwcp.pba.model import MlPredictor, load_shipped, save_weights  # noqa: E402
 from novacron.dwcp.pba.predictor import HORIZONS_S, BandwidthPredictor  # noqa: E402
 
@@ -54,6 +59,29 @@ def time_predictor(p: BandwidthPredictor, tr: traces.Trace, reps: int = 3) -> fl
             fresh.predict(5.0)
         best = min(best, (time.perf_counter() - start) / len(t) * 1e6)
     return best
+
+
+def tune_baselines(train_traces: dict[str, list[traces.Trace]], per_set: int = 60) -> None:
+    """Rank EWMA / Holt constants by mean (over data sets and horizons) of MAE / mean target,
+    on a seeded subset of TRAINING files; the winners are the constants in baselines.py."""
+    rng = np.random.default_rng(0)
+    cands: dict[str, Callable[[], BandwidthPredictor]] = {}
+    for a in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8):
+        cands[f"ewma a={a}"] = functools.partial(baselines.Ewma, a)
+    for a, b in itertools.product((0.2, 0.3, 0.5, 0.8), (0.01, 0.05, 0.2)):
+        cands[f"holt a={a} b={b}"] = functools.partial(baselines.Holt, a, b)
+    scores: dict[str, list[float]] = {k: [] for k in cands}
+    for trs in train_traces.values():
+        chosen = [trs[i] for i in rng.choice(len(trs), min(per_set, len(trs)), replace=False)]
+        decs = [(t, dataset.decisions(t)) for t in chosen]
+        y = np.concatenate([d.y for _, d in decs])
+        for name, make in cands.items():
+            p = np.concatenate([evaluate.run_streaming(make, t, d) for t, d in decs])
+            for j in range(y.shape[1]):
+                ok = ~np.isnan(y[:, j])
+                scores[name].append(float(np.mean(np.abs(p[ok, j] - y[ok, j])) / np.mean(y[ok, j])))
+    for name, sc in sorted(scores.items(), key=lambda kv: np.mean(kv[1])):
+        print(f"{name:<18} {np.mean(sc):.4f}")
 
 
 def table(results: dict[str, evaluate.Metrics], counts: dict[str, tuple[int, int]]) -> list[str]:
@@ -111,6 +139,9 @@ def main() -> int:
     ap.add_argument(
         "--readme", action="store_true", help="rewrite the '## PBA' table in benchmarks/README.md"
     )
+    ap.add_argument(
+        "--tune-baselines", action="store_true", help="grid-search EWMA/Holt constants on training files"
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -118,6 +149,9 @@ def main() -> int:
     split = {d: traces.split(trs) for d, trs in data.items()}
     counts = {d: (len(a), len(b)) for d, (a, b) in split.items()}
     print("split (train/test files):", ", ".join(f"{d} {a}/{b}" for d, (a, b) in counts.items()))
+    if args.tune_baselines:
+        tune_baselines({d: a for d, (a, _) in split.items()})
+        return 0
 
     if args.use_shipped:
         model = load_shipped()

@@ -16,6 +16,8 @@ stop_agents() {
 if [[ ${1:-} == stop ]]; then stop_agents; exit 0; fi
 stop_agents
 mkdir -p "$DEMO"
+# The test driver keeps VMs in memory: start each demo from empty stores so runs are repeatable.
+for n in "${NODES[@]}"; do rm -rf "${DEMO:?}/$n"; done
 # One cluster key: every agent verifies the same tokens (file backend, generated once).
 [[ -f $DEMO/cluster-jwt.key ]] || python3 -c 'import secrets,base64;print(base64.urlsafe_b64encode(secrets.token_bytes(48)).decode().rstrip("="))' > "$DEMO/cluster-jwt.key"
 chmod 600 "$DEMO/cluster-jwt.key"
@@ -27,7 +29,7 @@ for n in "${NODES[@]}"; do
 system: {node_id: $n, data_dir: $DEMO/$n}
 api: {listen_address: 127.0.0.1, port: $((18080 + i))}
 metrics: {listen_address: 127.0.0.1, port: $((19091 + i))}
-dwcp: {listen_port: $((17070 + i))}
+dwcp: {listen_port: $((17070 + 10 * i))}
 auth: {key_file: $DEMO/cluster-jwt.key}
 YAML
   novacron config validate --no-env "$DEMO/$n/novacron.yaml" >/dev/null
@@ -39,8 +41,11 @@ done
 
 for n in "${NODES[@]}"; do
   port=$(grep -oP 'port: \K[0-9]+' "$DEMO/$n/novacron.yaml" | head -1)
-  for _ in $(seq 100); do
-    novacron status --url "http://127.0.0.1:$port" >/dev/null 2>&1 && break
+  for _ in $(seq 600); do
+    grep -q '^novacron-agent ready' "$DEMO/$n/agent.log" && break
+    if ! kill -0 "$(cat "$DEMO/$n/agent.pid")" 2>/dev/null; then
+      echo "agent $n did not start:" >&2; tail -n 20 "$DEMO/$n/agent.log" >&2; exit 1
+    fi
     sleep 0.1
   done
   echo "== $n"; novacron status --url "http://127.0.0.1:$port"
@@ -48,7 +53,11 @@ done
 
 NOVACRON_TOKEN=$(novacron token create --config "$DEMO/node-a/novacron.yaml" --ttl 3600)
 export NOVACRON_TOKEN
-ANSIBLE_CONFIG=$PWD/ansible.cfg ansible-playbook -i playbooks/inventory/demo.yml playbooks/demo.yml
+export ANSIBLE_CONFIG=$PWD/ansible.cfg
+echo "== converge (creates what is missing)"
+ansible-playbook -i playbooks/inventory/demo.yml playbooks/demo.yml
+echo "== converge again (idempotence: expect changed=0)"
+ansible-playbook -i playbooks/inventory/demo.yml playbooks/demo.yml | sed -n '/PLAY RECAP/,$p'
 if [[ ${DEMO_KEEP:-0} == 1 ]]; then
   echo "agents left running: http://127.0.0.1:18080 and :18081 (NOVACRON_TOKEN=$NOVACRON_TOKEN)"
 fi

@@ -54,10 +54,10 @@ class Deps:
     def node_id(self) -> str:
         return self.config.system.node_id
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Blocking libvirt/store work, in the migration service's own threads."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, functools.partial(fn, *args))
+        return await loop.run_in_executor(self.pool, functools.partial(fn, *args, **kwargs))
 
     def save(self, m: Migration) -> None:
         self.store.put_migration(m.id, m.vm, m.phase, m.model_dump(mode="json"))

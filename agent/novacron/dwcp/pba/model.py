@@ -75,7 +75,12 @@ def load_weights(source: Path | bytes) -> Ensemble:
 
 def load_shipped() -> Ensemble:
     try:
-        data = importlib.resources.files("novacron.dwcp.pba").joinpath("weights").joinpath(WEIGHTS_FILE).read_bytes()
+        data = (
+            importlib.resources.files("novacron.dwcp.pba")
+            .joinpath("weights")
+            .joinpath(WEIGHTS_FILE)
+            .read_bytes()
+        )
     except (FileNotFoundError, OSError) as e:
         raise ModelLoadError(f"shipped PBA weights not found: {e}") from e
     return load_weights(data)

@@ -64,12 +64,14 @@ def resolve_targets(config: AgentConfig) -> tuple[list[ProbeTarget], list[Invali
     own = probe_port(config.dwcp)
     targets: list[ProbeTarget] = []
     skipped: list[InvalidInput] = []
+    seen: set[str] = set()
     for i, peer in enumerate(config.peers):
         if peer.node_id == config.system.node_id:
             continue
-        if any(t.node_id == peer.node_id for t in targets):
+        if peer.node_id in seen:
             skipped.append(InvalidInput(f"{peer.node_id!r} is listed twice", field=f"peers[{i}].node_id"))
             continue
+        seen.add(peer.node_id)
         try:
             targets.append(target_for(peer, i, own))
         except InvalidInput as exc:

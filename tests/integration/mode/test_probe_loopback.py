@@ -320,3 +320,33 @@ def test_tcp_info_of_a_probe_socket_parses() -> None:
         c.close()
         s.close()
     assert info.state == 1 and info.segs_out is not None and info.segs_out > 0
+
+
+def test_prediction_follows_the_v3_prediction_flag() -> None:
+    from novacron.dwcp.pba import make_predictor
+
+    mode = ModeService(AgentConfig())
+    made: list[str] = []
+
+    def factory(ml: bool) -> Any:
+        p = make_predictor(ml)
+        made.append(type(p).__name__)
+        return p
+
+    async def main() -> tuple[float | None, float | None]:
+        runner = ProbeRunner(mode, [], registry=mode.registry, predictor_factory=factory)
+        await runner.start()
+        for _ in range(3):
+            mode.on_transfer("dst", 100 * MIB, 1.0)  # ~839 Mbit/s
+        with_ml = runner.predicted_mbps("dst")
+        mode.update({"enable_v3_prediction": False})
+        mode.on_transfer("dst", 100 * MIB, 1.0)
+        baseline = runner.predicted_mbps("dst")
+        await runner.stop()
+        return with_ml, baseline
+
+    with_ml, baseline = run(main())
+    # one predictor per flag state (history restarts on the change): ML when it loads, else the baseline
+    assert made == [type(make_predictor(True)).__name__, "Ewma"]
+    assert with_ml is not None and with_ml > 0
+    assert baseline == pytest.approx(100 * MIB * 8 / 1e6)  # EWMA of one sample is that sample

@@ -4,6 +4,9 @@ The detector decides, the precomputed profile for the decided mode is swapped in
 and the decision -> in-effect time is measured with the injected clock and published. Everything
 the API's GET/PUT /api/v1/mode needs goes through `status()` and `update()`. The forced mode comes
 from config.dwcp.forced_mode (the config loader has already folded NOVACRON_DWCP_MODE into it).
+Measurements arrive through on_link_sample / on_tcp_info (the prober, dwcp/probe/runner.py) and
+on_transfer (whoever moves real data, e.g. a migration); the prober also registers itself as the
+source of the per-peer bandwidth forecasts that status() shows.
 """
 
 from __future__ import annotations

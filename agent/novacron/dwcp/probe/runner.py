@@ -192,20 +192,27 @@ class ProbeRunner:
             if now < p.retry_at:
                 await asyncio.sleep(p.retry_at - now)
                 continue
-            due = p.sched.poll(now)
-            if "ping" in due:
-                p.sched.on_sent("ping", now)
-                await self._ping(p)
-            if "bandwidth" in due and p.failures == 0 and p.last_rtt_ms is not None:
-                p.sched.on_sent("bandwidth", self._clock())
-                try:
-                    await self._bandwidth(p)
-                finally:
-                    p.sched.on_bandwidth_done()
-            self._check_stale(p)
+            try:
+                await self._round(p, now)
+            except Exception as exc:  # a bug in one round must not end this peer's probing for good
+                log.exception("probing %s failed unexpectedly", p.target.node_id)
+                self._failed(p, "internal", exc)
             now = self._clock()
             wake = p.retry_at if p.failures else p.sched.next_due(now)
             await asyncio.sleep(max(0.0, wake - now))
+
+    async def _round(self, p: _Peer, now: float) -> None:
+        due = p.sched.poll(now)
+        if "ping" in due:
+            p.sched.on_sent("ping", now)
+            await self._ping(p)
+        if "bandwidth" in due and p.failures == 0 and p.last_rtt_ms is not None:
+            p.sched.on_sent("bandwidth", self._clock())
+            try:
+                await self._bandwidth(p)
+            finally:
+                p.sched.on_bandwidth_done()
+        self._check_stale(p)
 
     async def _ping(self, p: _Peer) -> None:
         t = p.target

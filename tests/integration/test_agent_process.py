@@ -92,3 +92,19 @@ def test_status_cli_prints_components(agent) -> None:  # type: ignore[no-untyped
     out = subprocess.run([str(VENV_BIN / "novacron"), "status", "--url", agent.url],
                          capture_output=True, text=True, check=True).stdout
     assert "status HEALTHY" in out and "database" in out and "phase 4 (post-init)" in out
+
+
+def test_https_when_a_certificate_is_configured(agent_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.tooling.certs import issue, make_ca
+
+    ca_path, ca_cert, ca_key = make_ca(tmp_path / "pki")
+    leaf = issue(tmp_path / "pki", "agent", ca_cert, ca_key)
+    a = agent_factory("tls-node", overrides={"api": {"tls_cert": str(leaf.cert), "tls_key": str(leaf.key)}})
+    assert a.url.startswith("https://")
+    assert httpx.get(a.url + "/health", verify=str(ca_path)).json()["status"] == "healthy"
+    r = httpx.get(a.url + "/api/v1/node", verify=str(ca_path), headers={"Authorization": f"Bearer {a.token}"})
+    assert r.status_code == 200
+    with pytest.raises(httpx.ConnectError):  # an unknown CA is refused
+        httpx.get(a.url + "/health")
+    with pytest.raises(httpx.RemoteProtocolError):  # no plain HTTP on the TLS port
+        httpx.get(a.url.replace("https://", "http://") + "/health")

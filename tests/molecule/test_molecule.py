@@ -71,7 +71,9 @@ def test_molecule_default_scenario(tmp_path: Path) -> None:
     out = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
     assert result.returncode == 0, out[-8000:]
     for action in ("create", "converge", "idempotence", "verify", "destroy"):
-        assert re.search(rf"default\s+➜\s+{action}: Executed: Successful", out), f"{action} did not succeed:\n{out[-4000:]}"
+        # "[default > verify] Executed: Successful" (plain) or "default ➜ verify: ..." (terminal)
+        pattern = rf"default\s*(?:>|➜)\s*{action}\]?: Executed: Successful"
+        assert re.search(pattern, out), f"{action} did not succeed:\n{out[-4000:]}"
     # The second converge (idempotence) reported no change: molecule fails the run otherwise, and
     # its recap line says so.
     recaps = re.findall(r"instance\s+:\s+ok=\d+\s+changed=(\d+)", out)

@@ -183,27 +183,26 @@ async def _stop_monitoring(ctx: BootContext) -> None:
 
 async def _health_check(ctx: BootContext) -> None:
     """Ask our own API over HTTP, as a load balancer would, before declaring ready."""
-    import httpx
+    from novacron.runtime.selfcheck import http_status
 
     url = ctx.api_server.url + "/health"
-    verify = str(ctx.api_server.ca_file) if ctx.api_server.ca_file else False
-    async with httpx.AsyncClient(verify=verify, timeout=5.0) as client:
-        response = await client.get(url)
-    if response.status_code != 200:
-        raise RuntimeError(f"GET {url} answered {response.status_code}")
+    # Our own listener, just bound: the point is that it answers, not who signed its certificate
+    # (a CA-issued certificate would not verify against itself).
+    status = await http_status(url)
+    if status != 200:
+        raise RuntimeError(f"GET {url} answered {status}")
 
 
 async def _metrics_ready(ctx: BootContext) -> None:
     port = ctx.get("metrics_port")
     if port is None:
         return
-    import httpx
+    from novacron.runtime.selfcheck import http_status
 
     host = _svc(ctx).config.metrics.listen_address
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        response = await client.get(f"http://{_url_host(host)}:{port}/metrics")
-    if response.status_code != 200:
-        raise RuntimeError(f"metrics endpoint answered {response.status_code}")
+    status = await http_status(f"http://{_url_host(host)}:{port}/metrics")
+    if status != 200:
+        raise RuntimeError(f"metrics endpoint answered {status}")
 
 
 async def _ready(ctx: BootContext) -> None:

@@ -1,0 +1,343 @@
+"""Live migration: plain libvirt/QEMU (cubic, bbr, multifd 4 + zstd with bbr) next to NovaCron DWCP,
+same guest, same emulated link, same run. Nothing is asserted; the figures are printed and, with
+--readme, written into the "## Live migration" section of benchmarks/README.md.
+
+    .venv/bin/python benchmarks/migration.py                       # everything, ~30-60 min
+    .venv/bin/python benchmarks/migration.py --profiles datacenter --memory 512 --wss 64 --cap 60
+
+Set-up (root): two hosts in network namespaces joined by the test bed's link emulator, a private
+libvirtd and a NovaCron agent in each (tests/integration/migration/cluster.py). Per run a fresh
+guest boots on host a (the test bed's kernel + initramfs; its workload fills a working set with
+copies of real binaries and text, then rewrites it at the given rate with small in-place edits).
+Plain runs drive libvirt directly (the stream crosses the link as one or five TCP connections with
+the namespace's congestion control); DWCP runs ask the agent (POST /api/v1/migrations).
+
+Figures: total = wall time until the guest runs on host b (DWCP: request to completed, including
+the agents' preparation); downtime = libvirt's measurement on the destination (source paused to
+destination resumed, the network included); wire = bytes host a sent on the link (TLS, framing,
+control traffic included). A run still going after --cap seconds is cancelled and counted as
+"did not finish" (the guest must then still run on host a; the table says if it does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import libvirt  # noqa: E402
+import zstandard  # noqa: E402
+
+from novacron.models.migration import MigrationRequest  # noqa: E402
+from tests.integration.migration.cluster import Cluster, Node, guest_spec, start_cluster  # noqa: E402
+from tests.tooling.guest import GuestImage, build_guest, kernel_cmdline  # noqa: E402
+
+METHODS = ("plain-cubic", "plain-bbr", "multifd4-zstd-bbr", "dwcp")
+LABELS = {
+    "plain-cubic": "plain / cubic",
+    "plain-bbr": "plain / bbr",
+    "multifd4-zstd-bbr": "multifd 4 + zstd / bbr",
+    "dwcp": "NovaCron DWCP",
+}
+PROFILES = ("datacenter", "internet", "constrained")
+PLAIN_PORT = 49152
+
+
+@dataclass
+class Result:
+    profile: str
+    method: str
+    finished: bool
+    total_s: float | None
+    downtime_ms: float | None
+    wire_bytes: int
+    runs_after: str  # where the guest runs afterwards: "b" (moved), "a" (stayed), or a problem
+    detail: str = ""
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def tx_bytes(node: Node) -> int:
+    import subprocess
+
+    text = subprocess.run(
+        ["ip", "netns", "exec", node.ns, "cat", "/sys/class/net/nclink0/statistics/tx_bytes"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return int(text.strip())
+
+
+def set_congestion(cluster: Cluster, algo: str) -> None:
+    import subprocess
+
+    for n in cluster.nodes:
+        subprocess.run(["ip", "netns", "exec", n.ns, "sysctl", "-q", "-w", f"net.ipv4.tcp_congestion_control={algo}"],
+                       check=True)  # fmt: skip
+
+
+def plain_xml(image: GuestImage, name: str, memory_mib: int, cmdline: str, serial: Path) -> str:
+    return f"""<domain type='qemu'><name>{name}</name><memory unit='MiB'>{memory_mib}</memory><vcpu>1</vcpu>
+<os><type arch='x86_64' machine='pc'>hvm</type><kernel>{image.kernel}</kernel><initrd>{image.initrd}</initrd>
+<cmdline>{cmdline}</cmdline></os><features><acpi/><apic/></features><clock offset='utc'/>
+<devices><serial type='file'><source path='{serial}' append='on'/><target port='0'/></serial>
+<memballoon model='virtio'/></devices></domain>"""
+
+
+def wait_ready(log: Any, settle_s: float) -> None:
+    log.wait_for(r"^READY", timeout=600)
+    time.sleep(settle_s)  # let the workload reach its steady dirtying rate
+
+
+# -- memory content ----------------------------------------------------------------------------
+def dump_ratio(cluster: Cluster, image: GuestImage, args: argparse.Namespace, work: Path) -> dict[str, float]:
+    """zstd-1 ratio of a raw memory dump of the benchmark guest (and of its non-zero pages)."""
+    a = cluster.node("node-a")
+    conn = libvirt.open(a.libvirt.uri)
+    serial = work / "dump-serial.log"
+    dom = conn.createXML(plain_xml(image, "bench-dump", args.memory, kernel_cmdline(args.wss, args.rate), serial), 0)
+    try:
+        from tests.tooling.serial_log import SerialLog
+
+        wait_ready(SerialLog(serial), args.settle)
+        path = work / "guest.mem"
+        dom.coreDumpWithFormat(str(path), libvirt.VIR_DOMAIN_CORE_DUMP_FORMAT_RAW, libvirt.VIR_DUMP_MEMORY_ONLY)
+        total = nonzero = compressed = compressed_nz = 0
+        zero = bytes(4096)
+        cctx, cctx_nz = zstandard.ZstdCompressor(level=1), zstandard.ZstdCompressor(level=1)
+        with open(path, "rb") as f, cctx.stream_writer(_Counter()) as w, cctx_nz.stream_writer(_Counter()) as wnz:
+            while chunk := f.read(1 << 22):
+                total += len(chunk)
+                w.write(chunk)
+                pages = [chunk[i : i + 4096] for i in range(0, len(chunk), 4096)]
+                nz = b"".join(p for p in pages if p != zero)
+                nonzero += len(nz)
+                wnz.write(nz)
+            w.flush(zstandard.FLUSH_FRAME)
+            wnz.flush(zstandard.FLUSH_FRAME)
+            compressed, compressed_nz = w.raw.n, wnz.raw.n  # type: ignore[attr-defined]
+        path.unlink()
+        return {
+            "dump_bytes": total, "zero_fraction": round(1 - nonzero / total, 3),
+            "zstd1_ratio": round(total / compressed, 2), "zstd1_ratio_nonzero": round(nonzero / compressed_nz, 2),
+        }  # fmt: skip
+    finally:
+        dom.destroy()
+        conn.close()
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def write(self, data: bytes) -> int:
+        self.n += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+# -- runs --------------------------------------------------------------------------------------
+def run_plain(cluster: Cluster, image: GuestImage, profile: str, method: str, args: argparse.Namespace,
+              work: Path) -> Result:  # fmt: skip
+    a, b = cluster.node("node-a"), cluster.node("node-b")
+    from tests.tooling.serial_log import SerialLog
+
+    set_congestion(cluster, "cubic" if method == "plain-cubic" else "bbr")
+    name = f"bench-{method}"
+    serial = work / f"{profile}-{method}.log"
+    sconn, dconn = libvirt.open(a.libvirt.uri), libvirt.open(b.libvirt.uri)
+    dom = sconn.createXML(plain_xml(image, name, args.memory, kernel_cmdline(args.wss, args.rate), serial), 0)
+    log = SerialLog(serial)
+    try:
+        wait_ready(log, args.settle)
+        dom.migrateSetMaxDowntime(300, 0)
+        params: dict[str, Any] = {
+            libvirt.VIR_MIGRATE_PARAM_URI: f"tcp://{b.link_addr}:{PLAIN_PORT}",
+            libvirt.VIR_MIGRATE_PARAM_LISTEN_ADDRESS: b.link_addr,
+            libvirt.VIR_MIGRATE_PARAM_BANDWIDTH: 1 << 20,  # lift QEMU's default cap
+        }
+        flags = libvirt.VIR_MIGRATE_LIVE
+        if method.startswith("multifd"):
+            flags |= libvirt.VIR_MIGRATE_PARALLEL | libvirt.VIR_MIGRATE_COMPRESSED
+            params[libvirt.VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS] = 4
+            params[libvirt.VIR_MIGRATE_PARAM_COMPRESSION] = "zstd"
+        before = tx_bytes(a)
+        box: dict[str, Any] = {}
+
+        def go() -> None:
+            try:
+                box["dom"] = dom.migrate3(dconn, params, flags)
+            except libvirt.libvirtError as exc:
+                box["error"] = exc.get_error_message()
+
+        t0 = time.monotonic()
+        th = threading.Thread(target=go, daemon=True)
+        th.start()
+        th.join(args.cap)
+        if th.is_alive():
+            dom.abortJob()
+            th.join(60)
+        total = time.monotonic() - t0
+        wire = tx_bytes(a) - before
+        if "dom" in box:
+            stats = box["dom"].jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+            beat = log.last_heartbeat()
+            log.wait_for_heartbeat_after(beat.counter if beat else 0, timeout=60)
+            where = "b" if not log.kernel_errors() and not log.corruption() else "b, guest broken"
+            return Result(profile, method, True, round(total, 2), stats.get("downtime"), wire, where)
+        beat = log.last_heartbeat()
+        log.wait_for_heartbeat_after(beat.counter if beat else 0, timeout=60)
+        state = dom.state()[0]
+        where = "a" if state == libvirt.VIR_DOMAIN_RUNNING else f"a, state {state}"
+        return Result(profile, method, False, None, None, wire, where, box.get("error", ""))
+    finally:
+        for conn in (sconn, dconn):
+            try:
+                conn.lookupByName(name).destroy()
+            except libvirt.libvirtError:
+                pass
+        sconn.close()
+        dconn.close()
+
+
+def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.Namespace) -> Result:
+    a, b = cluster.node("node-a"), cluster.node("node-b")
+    name = "bench-dwcp"
+    spec = guest_spec(image, name, wss_mb=args.wss, rate=args.rate, memory_mib=args.memory)
+    with a.client(timeout=300) as c:
+        c.put_vm(spec)
+        log = a.console_log(name)
+        wait_ready(log, args.settle)
+        mode = c.get_mode().mode
+        before = tx_bytes(a)
+        t0 = time.monotonic()
+        m = c.create_migration(MigrationRequest(vm=name, destination="node-b"))
+        while m.phase not in ("completed", "failed", "cancelled"):
+            if time.monotonic() - t0 > args.cap:
+                m = c.cancel_migration(m.id)
+                break
+            time.sleep(0.2)
+            m = c.get_migration(m.id)
+        total = time.monotonic() - t0
+        wire = tx_bytes(a) - before
+        p = m.progress
+        detail = (f"mode {mode}, {p.streams} streams, HDE ratio {p.compression_ratio:.2f}, "
+                  f"throttle {p.throttle_percent}%, {m.error or ''}").rstrip(", ")  # fmt: skip
+    if m.phase == "completed":
+        dlog = b.console_log(name)
+        dlog.wait_for_heartbeat_after(0, timeout=60)
+        ok = not dlog.kernel_errors() and not dlog.corruption()
+        with b.client(timeout=120) as c:
+            c.delete_vm(name, force_stop=True)
+        return Result(profile, "dwcp", True, round(total, 2), p.downtime_ms, wire, "b" if ok else "b, guest broken", detail)
+    beat = log.last_heartbeat()
+    log.wait_for_heartbeat_after(beat.counter if beat else 0, timeout=60)
+    where = "a" if a.virsh_state(name) == "running" and b.virsh_state(name) == "missing" else "inconsistent"
+    with a.client(timeout=120) as c:
+        c.delete_vm(name, force_stop=True)
+    return Result(profile, "dwcp", False, None, None, wire, where, detail)
+
+
+# -- report ------------------------------------------------------------------------------------
+def table(results: list[Result], cap: float) -> str:
+    lines = ["| profile | method | total | downtime | on the wire | guest afterwards | notes |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in results:
+        total = f"{r.total_s:.2f} s" if r.finished and r.total_s is not None else f"did not finish in {cap:g} s"
+        down = f"{r.downtime_ms:.0f} ms" if r.downtime_ms is not None else "—"
+        where = {"a": "runs on a", "b": "runs on b"}.get(r.runs_after, r.runs_after)
+        lines.append(f"| {r.profile} | {LABELS[r.method]} | {total} | {down} | {r.wire_bytes / 1e6:.0f} MB | {where} | "
+                     f"{r.detail} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def write_readme(path: Path, body: str) -> None:
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    head = "## Live migration"
+    if head in text:
+        start = text.index(head)
+        nxt = text.find("\n## ", start + len(head))
+        text = text[:start] + body + ("\n" + text[nxt + 1 :] if nxt >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + body
+    path.write_text(text if text.endswith("\n") else text + "\n")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profiles", default=",".join(PROFILES))
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--memory", type=int, default=2048, help="guest RAM, MiB")
+    ap.add_argument("--wss", type=int, default=256, help="working set, MiB")
+    ap.add_argument("--rate", type=int, default=29, help="working-set rewrite rate, MiB/s (29 MiB/s = 30 MB/s)")
+    ap.add_argument("--cap", type=float, default=300.0, help="seconds before a run counts as did-not-finish")
+    ap.add_argument("--settle", type=float, default=5.0, help="seconds of workload after READY before migrating")
+    ap.add_argument("--readme", type=Path, default=None, help="write the table into this README")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    image = build_guest()
+    work = Path(tempfile.mkdtemp(prefix="nc-bench-", dir="/var/tmp"))
+    profiles = [p for p in args.profiles.split(",") if p]
+    methods = [m for m in args.methods.split(",") if m]
+    cluster = start_cluster(work / "cluster", profile=profiles[0],
+                            dwcp={"transport": {"congestion_algo": "adaptive"}},
+                            node_overrides={n: {"hypervisor": {"max_memory_mib": max(args.memory, 1024)}}
+                                            for n in ("node-a", "node-b")})  # fmt: skip
+    results: list[Result] = []
+    try:
+        dump = dump_ratio(cluster, image, args, work)
+        print(f"guest memory dump: {json.dumps(dump)}", flush=True)
+        for profile in profiles:
+            if cluster.testbed.profile.name != profile:
+                cluster.testbed.set_profile(profile)
+                time.sleep(10)  # let the agents' probes see the new link
+            for method in methods:
+                print(f"[{profile}] {method} ...", flush=True)
+                r = run_dwcp(cluster, image, profile, args) if method == "dwcp" else run_plain(
+                    cluster, image, profile, method, args, work)
+                results.append(r)
+                print(f"[{profile}] {method}: {json.dumps(asdict(r))}", flush=True)
+    finally:
+        cluster.close()
+    out = table(results, args.cap)
+    setup = (f"Guest: {args.memory} MiB, {args.wss} MiB working set rewritten at {args.rate} MiB/s; memory dump: "
+             f"{dump['zero_fraction'] * 100:.0f}% zero pages, zstd-1 ratio {dump['zstd1_ratio']} "
+             f"({dump['zstd1_ratio_nonzero']} over non-zero pages). QEMU {_qemu_version()}, TCG, 2 cores.")  # fmt: skip
+    print(setup)
+    print(out)
+    if args.json:
+        args.json.write_text(json.dumps({"dump": dump, "results": [asdict(r) for r in results]}, indent=2))
+    if args.readme:
+        body = (f"## Live migration\n\n`benchmarks/migration.py` ({time.strftime('%Y-%m-%d')}). {setup}\n\n{out}\n\n"
+                + README_NOTES)  # fmt: skip
+        write_readme(args.readme, body)
+    return 0
+
+
+def _qemu_version() -> str:
+    import subprocess
+
+    first = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    return first.split("version")[-1].split("(")[0].strip()
+
+
+README_NOTES = """\
+Total: request to "guest runs on b" (DWCP includes the agents' prepare round trips). Downtime:
+libvirt's figure on the destination (source paused -> destination resumed, network included).
+On the wire: bytes host a sent on the link (TLS, framing and control traffic included).
+Links: datacenter = veth, no shaping; internet = 50 ms RTT, 1 Gbit/s, 0.1 % loss; constrained =
+50 ms RTT, 100 Mbit/s. Everything (two QEMUs, two agents, the link emulator) shares 2 cores.
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -112,7 +112,8 @@ def dump_ratio(cluster: Cluster, image: GuestImage, args: argparse.Namespace, wo
         total = nonzero = compressed = compressed_nz = 0
         zero = bytes(4096)
         cctx, cctx_nz = zstandard.ZstdCompressor(level=1), zstandard.ZstdCompressor(level=1)
-        with open(path, "rb") as f, cctx.stream_writer(_Counter()) as w, cctx_nz.stream_writer(_Counter()) as wnz:
+        sink, sink_nz = _Counter(), _Counter()
+        with open(path, "rb") as f, cctx.stream_writer(sink) as w, cctx_nz.stream_writer(sink_nz) as wnz:
             while chunk := f.read(1 << 22):
                 total += len(chunk)
                 w.write(chunk)
@@ -122,7 +123,7 @@ def dump_ratio(cluster: Cluster, image: GuestImage, args: argparse.Namespace, wo
                 wnz.write(nz)
             w.flush(zstandard.FLUSH_FRAME)
             wnz.flush(zstandard.FLUSH_FRAME)
-            compressed, compressed_nz = w.raw.n, wnz.raw.n  # type: ignore[attr-defined]
+            compressed, compressed_nz = sink.n, sink_nz.n
         path.unlink()
         return {
             "dump_bytes": total, "zero_fraction": round(1 - nonzero / total, 3),

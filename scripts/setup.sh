@@ -35,15 +35,18 @@ apt_setup() {
 }
 
 venv_setup() {
-  local want; want=$(cat agent/pyproject.toml requirements-test.txt scripts/setup.sh | sha256sum | cut -c1-16)
+  local want; want=$(cat agent/pyproject.toml requirements-test.txt scripts/setup.sh */pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
   if [[ -f .venv/.stamp-$want ]]; then log "python environment present"; return; fi
   log "creating .venv and installing the agent and test tools"
   [[ -x .venv/bin/python ]] || python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e agent -r requirements-test.txt
+  # One resolver run for everything, so the providers' pins (pulumi's protobuf<7) hold together.
+  local editables=(-e agent)
   for extra in pulumi_provider terraform_provider; do
-    if [[ -f $extra/pyproject.toml ]]; then .venv/bin/pip install -q -e "$extra"; fi
+    if [[ -f $extra/pyproject.toml ]]; then editables+=(-e "$extra"); fi
   done
+  .venv/bin/pip install -q "${editables[@]}" -r requirements-test.txt
+  .venv/bin/pip check
   rm -f .venv/.stamp-*; touch ".venv/.stamp-$want"
 }
 

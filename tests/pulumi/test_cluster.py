@@ -1,6 +1,6 @@
 """Two agents behind one provider (`peers`): placement by `node`, finding a VM that moved out of
-band (refresh shows the new node, not a deleted VM), refusing to call a VM deleted while an agent
-is unreachable, and a change of `node` as a live migration once the agents serve that API."""
+band (refresh shows the new node, not a deleted VM), and refusing to call a VM deleted while an
+agent is unreachable. Live migration itself is in test_migration.py (it needs real guests)."""
 
 from __future__ import annotations
 
@@ -12,26 +12,21 @@ from pulumi.runtime.proto import provider_pb2
 
 from novacron.client import ApiError
 from novacron.models.migration import MigrationRequest
+from tests.pulumi.faultproxy import FaultProxy
 from tests.pulumi.harness import FakeEngine, ProviderProcess, failure, plain
 
 SPEC = {"name": "app-1", "memoryMib": 128, "disks": [{"name": "root", "sizeGib": 1}]}
 
 
-def _two_nodes(agent_factory: Any, provider: ProviderProcess, need_migrations: bool | None = None
-               ) -> tuple[Any, Any]:
-    one = agent_factory("node-1")
-    if need_migrations is True and not _migration_api(one):
-        pytest.skip("the agent has no migration API yet (POST /api/v1/migrations answers 404)")
-    if need_migrations is False and _migration_api(one):
-        pytest.skip("the agents serve migrations: test_node_change_is_a_live_migration covers node changes")
-    two = agent_factory("node-2")
+def _two_nodes(agent_factory: Any, provider: ProviderProcess) -> tuple[Any, Any]:
+    one, two = agent_factory("node-1"), agent_factory("node-2")
     provider.configure(one.url, one.token, peers=[{"endpoint": two.url, "token": two.token}])
     return one, two
 
 
-def _migration_api(agent: Any) -> bool:
+def migration_api(client: Any) -> bool:
     try:
-        agent.client().create_migration(MigrationRequest(vm="probe-vm", destination="node-2"), dry_run=True)
+        client.create_migration(MigrationRequest(vm="probe-vm", destination="node-2"), dry_run=True)
     except ApiError as exc:
         return not (exc.status in (404, 405) and exc.detail in ("Not Found", "Method Not Allowed"))
     return True
@@ -73,23 +68,22 @@ def test_placement_and_out_of_band_move(agent_factory: Any, provider: ProviderPr
     assert failure(err.value).code == grpc.StatusCode.UNAVAILABLE
 
 
-def test_node_change_is_a_live_migration(agent_factory: Any, provider: ProviderProcess) -> None:
-    one, two = _two_nodes(agent_factory, provider, need_migrations=True)
-    news = provider.checked("app", {**SPEC, "node": "node-1"})
-    id_, state = provider.create("app", news, timeout=60)
-    moved = provider.checked("app", {**SPEC, "node": "node-2"}, olds=news)
-    state = provider.update("app", id_, state, moved, timeout=600)
-    assert state["node"] == "node-2" and two.client().get_vm("app-1") is not None
-    assert one.client().get_vm("app-1") is None
-
-
-def test_node_change_without_migration_api_fails_cleanly(agent_factory: Any, provider: ProviderProcess) -> None:
-    one, _ = _two_nodes(agent_factory, provider, need_migrations=False)
-    news = provider.checked("app", {**SPEC, "node": "node-1"})
-    id_, state = provider.create("app", news, timeout=60)
-    moved = provider.checked("app", {**SPEC, "node": "node-2", "memoryMib": 160}, olds=news)
-    with pytest.raises(grpc.RpcError) as err:
-        provider.update("app", id_, state, moved, timeout=60)
-    f = failure(err.value)
-    assert f.code == grpc.StatusCode.UNIMPLEMENTED and "node" in f.property_errors and f.init_failed is None
-    assert one.client().get_vm("app-1").memory_mib == 128  # nothing half-done
+def test_node_change_against_an_agent_without_migrations_fails_cleanly(agent_factory: Any,
+                                                                       provider: ProviderProcess) -> None:
+    one, two = agent_factory("node-1"), agent_factory("node-2")
+    proxy = FaultProxy(one.url)  # node-1 as an agent that predates the migration API
+    proxy.refuse("POST", "/api/v1/migrations", 404)
+    try:
+        provider.configure(proxy.url, one.token, peers=[{"endpoint": two.url, "token": two.token}])
+        news = provider.checked("app", {**SPEC, "node": "node-1"})
+        id_, state = provider.create("app", news, timeout=60)
+        moved = provider.checked("app", {**SPEC, "node": "node-2", "memoryMib": 160}, olds=news)
+        provider.update("app", id_, state, moved, preview=True)  # preview warns, does not fail
+        with pytest.raises(grpc.RpcError) as err:
+            provider.update("app", id_, state, moved, timeout=60)
+        f = failure(err.value)
+        assert f.code == grpc.StatusCode.UNIMPLEMENTED and "node" in f.property_errors and f.init_failed is None
+        assert one.client().get_vm("app-1").memory_mib == 128  # nothing half-done
+        assert two.client().get_vm("app-1") is None
+    finally:
+        proxy.stop()

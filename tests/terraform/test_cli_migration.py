@@ -68,7 +68,7 @@ def test_changing_node_live_migrates_in_place(tf: Tf, cluster_and_guest: tuple[A
     tf.init()
     tf.run("apply", "-auto-approve")
     a.console_log(VM).wait_for(r"^READY", timeout=180)
-    beat = a.console_log(VM).wait_for_heartbeat_after(-1, timeout=60)
+    beat = a.console_log(VM).wait_for_heartbeat_after(-1, timeout=60).counter
     uuid = a.client().get_vm(VM).status.uuid
 
     tf.write(vm_tf(guest, "node-b"), endpoint=a.url, token=a.agent.token, extra_provider=peer)
@@ -77,7 +77,9 @@ def test_changing_node_live_migrates_in_place(tf: Tf, cluster_and_guest: tuple[A
     assert '~ node' in moved and '"node-a" -> "node-b"' in moved
     assert "must be replaced" not in moved and "0 destroyed" in moved
     assert cluster.where(VM) is b and a.virsh_state(VM) == "missing"
-    b.console_log(VM).wait_for_heartbeat_after(beat + 3, timeout=60)  # the same guest runs on
+    log = b.console_log(VM)
+    log.wait_for_heartbeat_after(beat + 3, timeout=60)  # the same guest runs on, unharmed
+    assert log.kernel_errors() == [] and log.corruption() == []
     after = b.client().get_vm(VM)
     assert after is not None and after.status.node == "node-b" and after.status.uuid == uuid
     assert tf.state("novacron_vm.mover")["node"] == "node-b"

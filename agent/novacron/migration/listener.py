@@ -22,7 +22,8 @@ class MigrationListener:
     """`dispatch(header, reader, first_bytes)` returns None when it took the channel, else why not."""
 
     def __init__(self, host: str, port: int, tls: ssl.SSLContext, dispatch: Dispatch) -> None:
-        self._server = ChannelServer(host, port, ssl=tls)
+        # little decoded data queued for QEMU: what waits here at the switch-over is downtime
+        self._server = ChannelServer(host, port, ssl=tls, output_limit=4 << 20)
         self._dispatch = dispatch
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()

@@ -34,6 +34,10 @@ SOURCE_HOST = "127.0.0.1"
 DEST_HOST = "127.0.0.2"
 UNLIMITED_MIB_S = 1 << 20  # 1 TiB/s: "no cap" for QEMU's max-bandwidth
 MIB = 1 << 20
+# Bytes the tunnel may hold in its own queues. Small on purpose: QEMU judges the link by how fast
+# its socket drains, and whatever the tunnel buffers at the switch-over is extra downtime.
+_WINDOW = {"datacenter": 4 << 20, "hybrid": 8 << 20, "internet": 16 << 20}
+QEMU_SOCKET_BUFFER = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class ChannelPlan:
     hde: HdeSettings | None
     segment_size: int
     socket_buffer: int
+    window: int
 
     def describe(self) -> str:
         comp = f"HDE {self.hde.algorithm}-{self.hde.level}" if self.hde else "no compression"
@@ -141,6 +146,7 @@ def channel_plan(options: MigrationOptions, profile: ModeProfile, flags: Flags) 
         hde=hde,
         segment_size=profile.segment_bytes,
         socket_buffer=profile.socket_buffer_bytes,
+        window=_WINDOW.get(profile.mode, 8 << 20),
     )
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from novacron.dwcp.amst import StreamController
 from novacron.dwcp.tunnel import Channel, ChannelError, ChannelReader, open_channel, proxy_into_channel
-from novacron.migration.plan import DEST_HOST, SOURCE_HOST, ChannelPlan
+from novacron.migration.plan import DEST_HOST, QEMU_SOCKET_BUFFER, SOURCE_HOST, ChannelPlan
 from novacron.migration.progress import TunnelStats
 from novacron.migration.wire import ChannelHeader
 
@@ -77,8 +78,14 @@ class OutgoingRelay:
         self._back_bytes = 0
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(self._on_qemu, SOURCE_HOST, 0, limit=1 << 20)
-        self.port = self._server.sockets[0].getsockname()[1]
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # a small, fixed receive buffer: QEMU then sees the tunnel's pace, not a loopback's
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, QEMU_SOCKET_BUFFER)
+        sock.bind((SOURCE_HOST, 0))
+        sock.listen(64)
+        sock.setblocking(False)
+        self._server = await asyncio.start_server(self._on_qemu, sock=sock, limit=1 << 20)
+        self.port = sock.getsockname()[1]
         return self.port
 
     def stats(self) -> TunnelStats:
@@ -153,7 +160,7 @@ class OutgoingRelay:
         ch = await open_channel(
             d.host, d.port, streams=p.streams, ssl=d.tls, server_hostname=d.server_name,
             congestion=p.congestion, sndbuf=p.socket_buffer, rcvbuf=p.socket_buffer, hde=p.hde,
-            segment_size=p.segment_size,
+            segment_size=p.segment_size, window_bytes=p.window,
         )  # fmt: skip
         self.channels.append(ch)
         if p.autotune:

@@ -30,6 +30,7 @@ UNSETTLED_BY: dict[str, frozenset[str] | None] = {
     "actual_state": frozenset({"state", "node"}),
     "ip_addresses": frozenset({"networks", "state", "node"}),
     "accel": frozenset({"node"}),
+    "created_at": frozenset({"node"}),  # the destination's record is new
 }
 EXTRAS = ("force_stop", "keep_storage")  # Terraform-only knobs: stored in state, never sent as spec
 MATCH = {"disks": "name"}

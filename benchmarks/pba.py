@@ -1,8 +1,12 @@
 """PBA benchmark: train (or load the shipped weights) and score every predictor on held-out traces.
 
-    .venv/bin/python benchmarks/pba.py                 # train from scratch (~1 min), then evaluate
-    .venv/bin/python benchmarks/pba.py --use-shipped   # evaluate the weights shipped in the package
+    .venv/bin/python benchmarks/pba.py                 # train (needs PyTorch, ~10-15 min), evaluate
+    .venv/bin/python benchmarks/pba.py --use-shipped   # evaluate the shipped weights (numpy only)
     .venv/bin/python benchmarks/pba.py --save-shipped --readme   # retrain, ship, rewrite README
+
+Training uses PyTorch, which is NOT a dependency of the agent (inference is numpy); without it
+the training mode stops with a message saying so. --save-shipped also writes the golden
+outputs (PyTorch's own, for a fixed synthetic trace) that tests/unit/pba check numpy against.
 
 Prints, per data set x predictor x horizon, MAE / RMSE (Mbit/s) and MdAPE (%) on the test split,
 the ML-vs-best-baseline MAE improvement, and inference microseconds per prediction of the ML
@@ -33,12 +37,14 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "agent"))
 
-from novacron.dwcp.pba import baselines, dataset, evaluate, factory, traces, train  # noqa: E402
-from novacron.dwcp.pba.model import MlPredictor, load_shipped, save_weights  # noqa: E402
+from novacron.dwcp.pba import baselines, dataset, evaluate, factory, traces  # noqa: E402
+from novacron.dwcp.pba.model import WEIGHTS_FILE, MlPredictor, load_shipped, save_weights  # noqa: E402
 from novacron.dwcp.pba.predictor import HORIZONS_S, BandwidthPredictor  # noqa: E402
+from novacron.dwcp.pba.seqdata import seq_trace  # noqa: E402
 
 DEFAULT_DATA = Path("/work/shared/data/bandwidth-traces")
-WEIGHTS = ROOT / "agent/novacron/dwcp/pba/weights/pba_mlp.npz"
+WEIGHTS = ROOT / "agent/novacron/dwcp/pba/weights" / WEIGHTS_FILE
+GOLDEN = ROOT / "tests/unit/pba/data/gru_golden.npz"
 README = ROOT / "benchmarks/README.md"
 TARGET_PCT = 15.0
 
@@ -52,7 +58,7 @@ def time_predictor(p: BandwidthPredictor, tr: traces.Trace, reps: int = 3) -> fl
     best = float("inf")
     t, v = tr.t.tolist(), tr.mbps.tolist()
     for _ in range(reps):
-        fresh = type(p)(p.model) if isinstance(p, MlPredictor) else type(p)()
+        fresh = MlPredictor(p.model) if isinstance(p, MlPredictor) else type(p)()
         start = time.perf_counter()
         for ts, mbps in zip(t, v, strict=True):
             fresh.observe(ts, mbps)
@@ -131,6 +137,30 @@ def update_readme(section: str) -> None:
     README.write_text(text)
 
 
+def golden_trace() -> traces.Trace:
+    """A fixed synthetic trace (irregular spacing, level drift, an outage, a long gap): the input
+    of the golden outputs. Regenerated identically by tests/unit/pba/test_pba_model.py."""
+    rng = np.random.default_rng(12345)
+    n = 400
+    dt = rng.choice([0.1, 0.5, 1.0, 2.0, 5.0], n - 1)
+    dt[200] = 40.0
+    t = 7.0 + np.concatenate(([0.0], np.cumsum(dt)))
+    v = np.exp(np.cumsum(rng.normal(0, 0.08, n))) * rng.lognormal(0, 0.3, n) * 3.0
+    v[150:160] = 0.0
+    return traces.Trace("golden", np.round(t, 3), np.round(v, 6))
+
+
+def save_golden(model: object, nets: list[object]) -> None:
+    from novacron.dwcp.pba.train_gru import torch_outputs
+
+    tr = golden_trace()
+    st = seq_trace(tr)
+    out = torch_outputs(nets, model, st)  # type: ignore[arg-type]
+    GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(GOLDEN, t=tr.t, mbps=tr.mbps, x=st.x, last=st.last, dec=st.dec, torch_out=out)
+    print(f"saved golden outputs {GOLDEN}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of data-set sub-folders")
@@ -142,6 +172,9 @@ def main() -> int:
     ap.add_argument(
         "--tune-baselines", action="store_true", help="grid-search EWMA/Holt constants on training files"
     )
+    ap.add_argument("--threads", type=int, default=1, help="PyTorch threads for training (default 1)")
+    ap.add_argument("--members", type=int, default=None, help="ensemble size (default: TrainConfig's)")
+    ap.add_argument("--epochs", type=int, default=None, help="epochs per member (default: TrainConfig's)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -155,15 +188,28 @@ def main() -> int:
 
     if args.use_shipped:
         model = load_shipped()
-        how = f"shipped weights (trained val loss {model.meta.get('val_loss', float('nan')):.4f})"
+        how = f"shipped weights (validation loss {model.meta.get('member_val_loss', float('nan')):.4f})"
     else:
+        from novacron.dwcp.pba import train_gru
+
+        cfg = train_gru.TrainConfig(threads=args.threads)
+        if args.members:
+            cfg.members = args.members
+        if args.epochs:
+            cfg.epochs = args.epochs
         t0 = time.perf_counter()
-        model = train.train_model({d: a for d, (a, _) in split.items()})
-        how = f"trained in this run in {time.perf_counter() - t0:.0f} s on one core"
+        try:
+            model, nets = train_gru.train_model({d: a for d, (a, _) in split.items()}, cfg)
+        except train_gru.TorchMissing as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        how = f"trained in this run in {time.perf_counter() - t0:.0f} s with {args.threads} thread(s)"
         if args.save_shipped:
             save_weights(model, WEIGHTS)
             print(f"saved {WEIGHTS} ({WEIGHTS.stat().st_size} bytes)")
-    print(f"ML model: MLP {len(model.members)} x {model.shapes()}, {model.n_params()} parameters, {how}")
+            save_golden(model, nets)
+    shape = f"{model.members} x GRU({model.hidden}) + head {[w.shape[1:] for w, _ in model.head]}"
+    print(f"ML model: {shape}, {model.n_params()} parameters, {how}")
 
     t0 = time.perf_counter()
     results = per_dataset({d: b for d, (_, b) in split.items()}, model)
@@ -186,19 +232,20 @@ def main() -> int:
     print("\n".join(rows), "\n", "\n".join(imp), "\n", verdict, "\n", us_line, sep="\n")
 
     if args.readme:
-        update_readme(readme_section(rows, imp, verdict, us_line, how, model.n_params()))
+        update_readme(readme_section(rows, imp, verdict, us_line, how, shape, model.n_params()))
         print(f"updated {README}")
     return 0
 
 
 def readme_section(
-    rows: list[str], imp: list[str], verdict: str, us_line: str, how: str, n_params: int
+    rows: list[str], imp: list[str], verdict: str, us_line: str, how: str, shape: str, n_params: int
 ) -> str:
     return f"""## PBA
 
 Bandwidth prediction (agent/novacron/dwcp/pba/). Reproduce: `.venv/bin/python benchmarks/pba.py`
-(trains, ~1–2 min on one core) or `.venv/bin/python benchmarks/pba.py --use-shipped`; add
-`--readme` to rewrite this section. Any folder of traces: `novacron pba evaluate DIR [--json]`.
+(trains; needs PyTorch, CPU build, ~10–15 min on one core) or
+`.venv/bin/python benchmarks/pba.py --use-shipped` (numpy only, ~1 min); add `--readme` to
+rewrite this section. Any folder of traces: `novacron pba evaluate DIR [--json]`.
 
 **What is scored.** A sample `(t_i, v_i)` is the mean throughput over `(t_(i-1), t_i]`; a trace is
 thus a step function, resampled into 1 s bins by time-weighted average. Decisions are taken at
@@ -206,20 +253,24 @@ every grid time `tau = t_0 + k` s (k >= 1); every predictor has seen exactly the
 `t_i <= tau` and forecasts the mean throughput over `(tau, tau + h]`, h = 1, 5, 30 s (decisions
 whose horizon runs past the trace end are dropped). Errors are pooled over all decisions of the
 held-out traces of a data set: MAE and RMSE in Mbit/s, MdAPE = median |error|/target in % over
-targets > 0.01 Mbit/s.
+targets > 0.01 Mbit/s. The "best baseline" of a cell is picked on the test files themselves
+(the strictest reading of the target).
 
 **Split.** By file: test iff `sha256("pba-split-v1:<data set>/<file>") mod 100 < 30`
-(≈30% test); the ML model never reads test files. 20% of the training files (another hash) pick
-the training epoch. Baseline constants (EWMA α={baselines.EWMA_ALPHA}, Holt α={baselines.HOLT_ALPHA},
+(≈30% test); the ML model never reads test files. It trains on the training files of all data
+sets together; 20% of them (another hash) are held back to pick each member's epoch. Baseline
+constants (EWMA α={baselines.EWMA_ALPHA}, Holt α={baselines.HOLT_ALPHA},
 β={baselines.HOLT_BETA}) were chosen by grid search on training files only.
 
-**ML model.** Ensemble of 5 MLPs (2×32 ReLU each, {n_params} parameters in all, numpy only,
-{how}; outputs averaged) on 63 scale-free
-features of the last 256 s (time-weighted window means, last 16 samples, order statistics of the
-last 32 and 8, EWMAs of value and log value, sample spacing, time since the last sample, history
-length, log level), three outputs = log(forecast / 8 s mean) per horizon, trained with L1 loss in
-log space (the conditional median, which minimises MAE) with hand-written Adam, equal weight per
-data set, fixed seed. No data-set identity is an input.
+**ML model.** {shape}, {n_params} parameters ({how}). Each GRU reads one row per measurement
+from the link's first sample on (log value, its change, log spacing, log ratio to the EWMA level,
+trace age); at a decision its head gets the hidden state, the time since the last sample and the
+log level, and outputs log(forecast / EWMA level) for 1, 5 and 30 s; members' outputs are
+averaged. Trained with PyTorch (truncated BPTT over whole traces, Adam, cosine schedule, fixed
+seeds) with the L1 loss on the horizon mean in Mbit/s — the scored MAE itself, minimised by the
+conditional median — each data set weighted equally (decisions scaled by 1 / its mean target).
+No data-set identity is an input. Inference is numpy (weights exported to .npz; a unit test
+checks numpy against PyTorch's own outputs saved at export).
 
 {chr(10).join(rows)}
 
@@ -230,13 +281,6 @@ ML MAE change vs the best baseline of each cell (negative = ML better):
 {verdict}
 
 {us_line}
-
-Note: hsdpa-3g and the Norway part of fcc-hsdpa-mixed come from the same 2010–2011 measurement
-campaign (Riiser et al.), processed differently, so a held-out trace of one may share a commute with
-a training trace of the other. Checked with single-member models: dropping fcc-hsdpa-mixed's Norway
-files from training moved hsdpa-3g test MAE by under 1.2% (0.206/0.226/0.261 -> 0.208/0.228/0.264),
-and dropping hsdpa-3g did not worsen fcc's Norway test files, so the overlap does not inflate these
-figures.
 """
 
 

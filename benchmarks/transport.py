@@ -27,7 +27,6 @@ import zstandard
 
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder
 from novacron.dwcp.tunnel import ChannelServer, open_channel
-from novacron.dwcp.tunnel.fastpath import FastpathHeader, FastpathServer, RelayStats, fastpath_send, new_secret
 
 MIB = 1 << 20
 
@@ -220,18 +219,17 @@ def main() -> None:
     p.add_argument("--skip-transport", action="store_true")
     p.add_argument("--skip-hde", action="store_true")
     p.add_argument("--fastpath", action="store_true", help="only the splice fast path next to iperf3")
+    p.add_argument("--rounds", type=int, default=3, help="--fastpath: interleaved rounds per row")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--serve-fastpath", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     args.bind = args.bind or args.host
     if args.serve:
         asyncio.run(serve(args.bind, args.port))
         return
-    if args.serve_fastpath is not None:
-        asyncio.run(serve_fastpath(args.bind, args.port, args.serve_fastpath))
-        return
     started = time.perf_counter()
     if args.fastpath:
+        from transport_fastpath import fastpath  # beside this file; only this mode needs it
+
         fastpath(args)
         print(f"\ntotal benchmark time {time.perf_counter() - started:.1f} s")
         return
@@ -287,108 +285,6 @@ def transport(args: argparse.Namespace) -> None:
             f"{streams:>7}  {label:<12}{r['mib_s']:>12.0f}{r['wire_mib_s']:>12.0f}{r['ratio']:>10.2f}"
             f"{ip_s:>14}{ratio:>13}"
         )
-
-
-# -- fast path -------------------------------------------------------------------------------------
-# iperf3 itself is the "QEMU": its client connects to a local port of the source side, each of its
-# connections (control + P data, like multifd's N+1) goes through fastpath_send to a FastpathServer
-# in a separate process (optionally inside --netns), which splices into `iperf3 -s`. The same
-# iperf3 pair run directly on the same path is the baseline.
-FP_SECRET_ENV = "NOVACRON_FASTPATH_BENCH_SECRET"
-
-
-async def serve_fastpath(host: str, port: int, dest_port: int) -> None:
-    secret = bytes.fromhex(os.environ[FP_SECRET_ENV])
-
-    def authorize(header: FastpathHeader) -> tuple[str, int] | None:
-        return ("127.0.0.1", dest_port) if header.verify(secret) else None
-
-    async with FastpathServer(host, port, authorize=authorize) as srv:
-        print(json.dumps({"port": srv.port}), flush=True)
-        await asyncio.Event().wait()
-
-
-async def fastpath_iperf(
-    peer: tuple[str, int], secret: bytes, run: str, streams: int, seconds: float
-) -> tuple[float | None, list[RelayStats | BaseException]]:
-    """iperf3 -c through the fast path; (iperf3's received MiB/s or None, each relay's outcome)."""
-    loop = asyncio.get_running_loop()
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.setblocking(False)
-    relays: list[asyncio.Task[RelayStats]] = []
-
-    async def accept() -> None:
-        while True:
-            qemu, _ = await loop.sock_accept(listener)
-            header = FastpathHeader.signed(run, len(relays), secret)
-            relays.append(asyncio.create_task(fastpath_send(qemu, peer, header)))
-
-    acceptor = asyncio.create_task(accept())
-    port = listener.getsockname()[1]
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            "iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds), "-J", "-P", str(streams),
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        out, _ = await asyncio.wait_for(proc.communicate(), seconds + 30)
-    finally:
-        acceptor.cancel()
-        listener.close()
-    outcomes = list(await asyncio.gather(*relays, return_exceptions=True))
-    try:
-        mib_s = json.loads(out)["end"]["sum_received"]["bits_per_second"] / 8 / MIB
-    except (ValueError, KeyError):
-        mib_s = None
-    return mib_s, outcomes
-
-
-def fastpath(args: argparse.Namespace) -> None:
-    if shutil.which("iperf3") is None:
-        raise SystemExit("the fast-path benchmark needs iperf3 (apt-get install iperf3)")
-    dest_port = free_port()
-    iperf_srv = subprocess.Popen(
-        netns(args) + ["iperf3", "-s", "-p", str(dest_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    secret = new_secret()
-    cmd = [sys.executable, __file__, "--serve-fastpath", str(dest_port), "--host", args.bind, "--port", str(args.port)]
-    fp_srv = subprocess.Popen(
-        netns(args) + cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, FP_SECRET_ENV: secret.hex()}
-    )
-    rows = []
-    try:
-        assert fp_srv.stdout is not None
-        line = fp_srv.stdout.readline()
-        if not line:
-            raise SystemExit("fast-path receiver did not start")
-        peer = (args.host, json.loads(line)["port"])
-        time.sleep(0.5)  # let iperf3 -s come up
-        for streams in (1, 4):
-            for attempt in range(3):  # iperf3 -s answers one client at a time: retry if it was busy
-                fp, outcomes = asyncio.run(
-                    fastpath_iperf(peer, secret, f"bench-{streams}-{attempt}", streams, args.seconds)
-                )
-                if fp is not None:
-                    break
-                time.sleep(0.5)
-            rows.append((streams, fp, outcomes))
-    finally:
-        for proc in (fp_srv, iperf_srv):
-            proc.kill()
-            proc.wait()
-    base = {n: iperf3(args, n) for n in (1, 4)}
-    print(
-        f"Fast path (os.splice relay, plaintext) {args.host}, {args.seconds:.0f} s runs: iperf3 through "
-        f"source relay -> FastpathServer -> iperf3 -s, next to iperf3 direct on the same path"
-    )
-    print(f"{'iperf3 -P':>9}  {'conns':>5}{'fast path MiB/s':>17}{'iperf3 MiB/s':>14}{'ratio':>7}  relays")
-    for streams, fp, outcomes in rows:
-        ok = [o for o in outcomes if isinstance(o, RelayStats)]
-        bad = [o for o in outcomes if not isinstance(o, RelayStats)]
-        ip = base[streams]
-        ratio = f"{fp / ip:.2f}" if fp and ip else "-"
-        note = f"{len(ok)} clean" + (f", {len(bad)} failed: {bad[0]}" if bad else "")
-        fp_s, ip_s = (f"{fp:.0f}" if fp else "-"), (f"{ip:.0f}" if ip else "-")
-        print(f"{streams:>9}  {len(outcomes):>5}{fp_s:>17}{ip_s:>14}{ratio:>7}  {note}")
 
 
 if __name__ == "__main__":

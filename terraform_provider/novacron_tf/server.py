@@ -26,6 +26,7 @@ def _logging() -> None:
 
 
 def serve(env: dict[str, str] | None = None) -> int:
+    parent = os.getppid()  # first thing: if Terraform dies early, getppid() already names init
     env = dict(os.environ if env is None else env)
     try:
         handshake.check_cookie(env)
@@ -49,7 +50,9 @@ def serve(env: dict[str, str] | None = None) -> int:
     sys.stdout = sys.stderr  # nothing else may reach the handshake channel
 
     while not shutdown.wait(0.5):
-        pass
+        if os.getppid() != parent:  # Terraform died without Shutdown (SIGKILL): do not linger
+            logging.getLogger("novacron_tf").warning("parent process %d is gone; exiting", parent)
+            break
     provider.stop()
     server.stop(grace=2).wait(5)
     if front is not None:

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +154,31 @@ def test_plaintext_when_terraform_disables_plugin_tls() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+
+def test_exits_when_terraform_dies_without_saying_goodbye(tmp_path: Path) -> None:
+    """A shell stands in for Terraform: it starts the provider, prints its pid, and is killed."""
+    pid_file = tmp_path / "pid"
+    parent = subprocess.Popen(["sh", "-c", f'"{PROVIDER}" & echo $! > "{pid_file}"; wait'],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_env(None), text=True)
+    assert parent.stdout is not None
+    parse_handshake_line(parent.stdout.readline())  # up and serving
+    child = int(pid_file.read_text())
+    parent.kill()
+    parent.wait(10)
+    deadline = time.monotonic() + 30  # reparented, it notices within its 0.5 s poll, then stops
+    while time.monotonic() < deadline:
+        if not _alive(child):
+            return
+        time.sleep(0.1)
+    os.kill(child, 9)
+    raise AssertionError("the provider outlived its parent")
+
+
+def _alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie left for an init that reaps lazily."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

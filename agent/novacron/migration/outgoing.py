@@ -29,6 +29,7 @@ from novacron.models.migration import Migration, MigrationPhase
 log = logging.getLogger(__name__)
 POLL_S = 0.5
 SAVE_EVERY_S = 1.0
+TUNE_EVERY_S = 2.0
 PORT_TRIES = 4
 ADOPT_RETRY_S = 2.0
 _CONSTS = planning.LibvirtConsts.from_module(libvirt)
@@ -158,7 +159,7 @@ class OutgoingMigration:
         self._migrating = True
         fut = loop.run_in_executor(d.pool, lv.migrate, self._dom, self._dconn, params, vflags)
         deadline = time.monotonic() + m.options.timeout_s
-        last_save = 0.0
+        last_save = last_tune = time.monotonic()
         limit_bps = (m.options.bandwidth_limit_mbps or 0) * 1e6
         try:
             while not fut.done():
@@ -169,6 +170,9 @@ class OutgoingMigration:
                 p = self.tracker.sample(time.monotonic(), job, self.relay.stats())
                 d.metrics.sample(p.throughput_bps, limit_bps or self.tracker.peak_wire_bps, p.compression_ratio)
                 self.m = self.m.model_copy(update={"progress": p})
+                if time.monotonic() - last_tune >= TUNE_EVERY_S:
+                    self.relay.tune_compression(time.monotonic() - last_tune)
+                    last_tune = time.monotonic()
                 if time.monotonic() - last_save >= SAVE_EVERY_S:
                     last_save = time.monotonic()
                     await self._save()

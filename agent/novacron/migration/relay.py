@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from novacron.dwcp.amst import StreamController
 from novacron.dwcp.tunnel import Channel, ChannelError, ChannelReader, open_channel, proxy_into_channel
+from novacron.migration.compression import LevelController, busy_share
 from novacron.migration.plan import DEST_HOST, QEMU_SOCKET_BUFFER, SOURCE_HOST, ChannelPlan
 from novacron.migration.progress import TunnelStats
 from novacron.migration.wire import ChannelHeader
@@ -76,6 +77,7 @@ class OutgoingRelay:
         self._tasks: set[asyncio.Task[None]] = set()
         self._next = 0
         self._back_bytes = 0
+        self._levels: dict[int, tuple[LevelController, int]] = {}
 
     async def start(self) -> int:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -102,6 +104,21 @@ class OutgoingRelay:
             reader.abort("a return channel for this connection already exists")
             return
         fut.set_result((reader, first))
+
+    def tune_compression(self, interval_s: float) -> None:
+        """Every few seconds: move each channel's zstd level toward what its encoder can afford."""
+        for ch in self.channels:
+            if ch.hde is None or not ch.running:
+                continue
+            ctl, last = self._levels.get(id(ch)) or (LevelController(start=ch.hde.level), 0)
+            now_in = ch.hde.stats.bytes_in
+            busy = busy_share(now_in - last, ch.hde.governor.encode_rate, interval_s)
+            self._levels[id(ch)] = (ctl, now_in)
+            level = ctl.on_sample(busy) if busy is not None else None
+            if level is not None:
+                log.info("migration %s: zstd level %d (encoder busy %.0f%%)", self.mig_id, level, busy * 100)
+                t = asyncio.ensure_future(ch.apply_settings(compression_level=level))
+                t.add_done_callback(lambda f: f.exception())
 
     def apply_profile(self, *, level: int | None, congestion: str | None) -> None:
         """Live mode switch: next frames use the new level / congestion control (nothing dropped)."""

@@ -71,7 +71,9 @@ class QemuSource(threading.Thread):
     """Source QEMU: connects to the source agent, sends `total` stamped random bytes, half-closes,
     then reads the return path (the destination QEMU's reply) until EOF."""
 
-    def __init__(self, addr: tuple[str, int], total: int, seed: int, *, stall_after: int | None = None) -> None:
+    def __init__(
+        self, addr: tuple[str, int], total: int, seed: int, *, stall_after: int | None = None
+    ) -> None:
         super().__init__(daemon=True)
         self.addr, self.total, self.seed, self.stall_after = addr, total, seed, stall_after
         self.digest = hashlib.sha256()
@@ -208,7 +210,7 @@ def test_multifd_four_plus_one_connections_each_bit_exact(no_leaks: None) -> Non
             out = await relay_connections(srv, secret, sources, listener, congestion="adaptive")
             for s in sources:
                 await asyncio.to_thread(s.join, 30)
-            return out, sources, srv.stats()
+        return out, sources, srv.stats()  # after close(): relays that had ended count as completed
 
     with listener:
         results, sources, server_stats = run(main)
@@ -233,15 +235,21 @@ def test_bad_token_and_replayed_channel_are_refused(no_leaks: None) -> None:
             peer = (LOCAL, srv.port)
             forged = QemuSource(listener.getsockname(), MIB, seed=1)
             with pytest.raises(FastpathRefused, match="not authorized") as bad:
-                await fastpath_send(await accept_qemu(listener), peer, FastpathHeader.signed("mig-1", 0, new_secret()))
+                await fastpath_send(
+                    await accept_qemu(listener), peer, FastpathHeader.signed("mig-1", 0, new_secret())
+                )
             good = QemuSource(listener.getsockname(), 2 * MIB, seed=2)
-            ok = await fastpath_send(await accept_qemu(listener), peer, FastpathHeader.signed("mig-1", 0, secret))
+            ok = await fastpath_send(
+                await accept_qemu(listener), peer, FastpathHeader.signed("mig-1", 0, secret)
+            )
             replay = QemuSource(listener.getsockname(), MIB, seed=3)
             with pytest.raises(FastpathRefused, match="reused channel"):
-                await fastpath_send(await accept_qemu(listener), peer, FastpathHeader.signed("mig-1", 0, secret))
+                await fastpath_send(
+                    await accept_qemu(listener), peer, FastpathHeader.signed("mig-1", 0, secret)
+                )
             for t in (forged, good, replay):
                 await asyncio.to_thread(t.join, 10)
-            return bad.value, ok, forged, good, srv.stats()
+        return bad.value, ok, forged, good, srv.stats()
 
     with listener:
         bad, ok, forged, good, stats = run(main)
@@ -261,7 +269,9 @@ def test_bad_token_and_replayed_channel_are_refused(no_leaks: None) -> None:
         (b"NCFP\x01\x00\xff\xff", "length"),
     ],
 )
-def test_malformed_header_is_refused_with_a_clear_error(first_bytes: bytes, field: str, no_leaks: None) -> None:
+def test_malformed_header_is_refused_with_a_clear_error(
+    first_bytes: bytes, field: str, no_leaks: None
+) -> None:
     async def main() -> tuple[str | None, Any]:
         async with FastpathServer(authorize=lambda h: pytest.fail("must not be asked")) as srv:
             with socket.create_connection((LOCAL, srv.port)) as s:
@@ -287,14 +297,18 @@ def test_silent_client_and_unreachable_qemu_are_refused(no_leaks: None) -> None:
     listener = qemu_listener()
 
     async def main() -> tuple[Any, ...]:
-        async with FastpathServer(authorize=lambda h: dead_qemu, header_timeout=0.5, connect_timeout=2) as srv:
+        async with FastpathServer(
+            authorize=lambda h: dead_qemu, header_timeout=0.5, connect_timeout=2
+        ) as srv:
             with socket.create_connection((LOCAL, srv.port)) as s:
                 s.sendall(b"NCF")  # starts right, then nothing
                 s.settimeout(10)
                 silent = await asyncio.to_thread(s.recv, 4096)
             src = QemuSource(listener.getsockname(), MIB, seed=1)
             with pytest.raises(FastpathRefused, match="cannot connect to the destination QEMU") as err:
-                await fastpath_send(await accept_qemu(listener), (LOCAL, srv.port), FastpathHeader.signed("m", 0, secret))
+                await fastpath_send(
+                    await accept_qemu(listener), (LOCAL, srv.port), FastpathHeader.signed("m", 0, secret)
+                )
             await asyncio.to_thread(src.join, 10)
             with pytest.raises(FastpathError, match="cannot connect to the peer agent"):
                 await fastpath_send(socket.socket(), dead_qemu, FastpathHeader.signed("m", 0, secret))
@@ -350,7 +364,9 @@ def test_peer_agent_reset_mid_transfer_is_reported(no_leaks: None) -> None:
     async def main() -> tuple[FastpathError, QemuSource]:
         src = QemuSource(listener.getsockname(), 256 * MIB, seed=1)
         with pytest.raises(FastpathError, match="failed") as err:
-            await fastpath_send(await accept_qemu(listener), peer.getsockname(), FastpathHeader.signed("m", 3, new_secret()))
+            await fastpath_send(
+                await accept_qemu(listener), peer.getsockname(), FastpathHeader.signed("m", 3, new_secret())
+            )
         await asyncio.to_thread(src.join, 30)
         return err.value, src
 
@@ -372,7 +388,10 @@ def test_idle_connection_times_out_and_server_close_aborts_relays(no_leaks: None
             stalled = QemuSource(listener.getsockname(), 4 * MIB, seed=1, stall_after=MIB)
             with pytest.raises(FastpathError, match="idle") as idle:
                 await fastpath_send(
-                    await accept_qemu(listener), peer, FastpathHeader.signed("mig-1", 0, secret), idle_timeout=0.5
+                    await accept_qemu(listener),
+                    peer,
+                    FastpathHeader.signed("mig-1", 0, secret),
+                    idle_timeout=0.5,
                 )
             await asyncio.to_thread(stalled.join, 10)
             while srv.stats().active:  # the destination's relay ends too (the source reset it)
@@ -410,7 +429,7 @@ def test_header_round_trip_fed_byte_by_byte() -> None:
     header = FastpathHeader.signed("migration-ä-42", 5, secret)
     wire = header.encode() + b"QEMU bytes follow"
     buf = b""
-    while n := header_missing(buf):
+    while header_missing(buf):
         buf += wire[len(buf) : len(buf) + 1]  # one byte at a time: never asks for more than needed
         assert len(buf) <= len(header.encode())
     parsed, size = parse_header(buf)

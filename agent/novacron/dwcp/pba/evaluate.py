@@ -5,9 +5,9 @@ the samples with t_i <= tau and forecasts the mean throughput over (tau, tau + h
 HORIZONS_S. Errors are pooled over all decisions of all traces in a set (long traces weigh more):
 MAE and RMSE in Mbit/s, MdAPE = median of |pred - y| / y in percent over decisions with
 y > MDAPE_MIN_MBPS (a relative error against ~0 throughput is meaningless).
-Baselines run through their streaming API; the ML model runs in batch on the very same features
-as its streaming form (dataset.py), because a Python call per decision would make evaluating
-~10^6 decisions needlessly slow.
+Baselines run through their streaming API; the ML model runs in batch over each trace with the
+very same inputs, GRU steps and head as its streaming form (seqdata.py, gru.py; a test checks
+the two agree), because a Python call per decision would make evaluating ~10^6 decisions slow.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from novacron.dwcp.pba.baselines import BASELINES
-from novacron.dwcp.pba.dataset import Decisions, batch_features, decisions
-from novacron.dwcp.pba.mlp import Ensemble
+from novacron.dwcp.pba.dataset import Decisions, decisions
+from novacron.dwcp.pba.gru import GruModel
 from novacron.dwcp.pba.predictor import HORIZONS_S, BandwidthPredictor
 from novacron.dwcp.pba.traces import Trace, load_dir
 from novacron.errors import InvalidInput
@@ -51,11 +51,12 @@ def run_streaming(factory: Callable[[], BandwidthPredictor], trace: Trace, dec: 
     return out
 
 
-def run_ml_batch(model: Ensemble, trace: Trace, dec: Decisions) -> np.ndarray:
+def run_ml_batch(model: GruModel, trace: Trace, dec: Decisions) -> np.ndarray:
     from novacron.dwcp.pba.model import forecast_from_outputs
+    from novacron.dwcp.pba.seqdata import seq_trace
 
-    x, ref = batch_features(trace, dec)
-    return forecast_from_outputs(model.forward(x), ref)
+    st = seq_trace(trace, dec)
+    return forecast_from_outputs(model.outputs(st.x, st.last, st.dec), st.ref[st.last])
 
 
 def metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -74,7 +75,7 @@ def metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def predictions(
-    traces: Iterable[Trace], model: Ensemble | None, baselines: Iterable[str] = tuple(BASELINES)
+    traces: Iterable[Trace], model: GruModel | None, baselines: Iterable[str] = tuple(BASELINES)
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Stacked predictions per predictor and the stacked targets, over all decisions."""
     preds: dict[str, list[np.ndarray]] = {}
@@ -101,11 +102,11 @@ def score(preds: dict[str, np.ndarray], y: np.ndarray) -> Metrics:
     }
 
 
-def evaluate_traces(traces: Iterable[Trace], model: Ensemble | None) -> Metrics:
+def evaluate_traces(traces: Iterable[Trace], model: GruModel | None) -> Metrics:
     return score(*predictions(traces, model))
 
 
-def evaluate_dir(root: Path, model: Ensemble | None = None, use_ml: bool = True) -> Metrics:
+def evaluate_dir(root: Path, model: GruModel | None = None, use_ml: bool = True) -> Metrics:
     """Score the shipped ML model (when it loads and `use_ml`) and all baselines on every trace
     file under `root`, pooled. A missing or broken model only drops the "ml" entry."""
     traces = load_dir(root)

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from novacron.dwcp.pba.baselines import Ewma
-from novacron.dwcp.pba.mlp import Ensemble
+from novacron.dwcp.pba.gru import GruModel
 from novacron.dwcp.pba.model import MlPredictor, load_shipped, load_weights
 from novacron.dwcp.pba.predictor import BandwidthPredictor
 
@@ -22,7 +22,7 @@ FALLBACK = Ewma
 
 
 @functools.lru_cache(maxsize=1)
-def _shipped() -> Ensemble:
+def _shipped() -> GruModel:
     return load_shipped()
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from novacron.dwcp.pba import seqfeat
-from novacron.dwcp.pba.dataset import decisions
+from novacron.dwcp.pba.dataset import Decisions, decisions
 from novacron.dwcp.pba.traces import Trace
 
 
@@ -25,11 +25,12 @@ class SeqTrace:
     y: np.ndarray  # (n_dec, H) targets in Mbit/s, NaN past the trace's end
 
 
-def seq_trace(trace: Trace) -> SeqTrace:
+def seq_trace(trace: Trace, dec: Decisions | None = None) -> SeqTrace:
+    """`dec` defaults to decisions(trace); pass it when already computed."""
     x, ref = seqfeat.sample_inputs(trace.t, trace.mbps)
-    d = decisions(trace)
+    d = dec if dec is not None else decisions(trace)
     dt = np.ones(len(trace.t))
     dt[1:] = np.diff(trace.t)
     gap = d.times - trace.t[d.last] if len(d) else np.zeros(0)
-    dec = seqfeat.decision_inputs(gap, dt[d.last], ref[d.last])
-    return SeqTrace(x=x, ref=ref, last=d.last, dec=dec, y=d.y)
+    head_in = seqfeat.decision_inputs(gap, dt[d.last], ref[d.last])
+    return SeqTrace(x=x, ref=ref, last=d.last, dec=head_in, y=d.y)

@@ -25,12 +25,13 @@ AGE_CAP_S = 3600.0
 GAP_CAP_S = 10.0
 N_IN = 6
 N_DEC = 3
+USE_LEVEL = True
 
 
 def _row(lv: float, lv_prev: float | None, dt: float, ref: float, age: float) -> list[float]:
     first = lv_prev is None
     return [
-        lv,
+        lv if USE_LEVEL else 0.0,
         0.0 if first else lv - lv_prev,  # type: ignore[operator]
         math.log(min(max(dt, 0.01), 60.0)),
         1.0 if first else 0.0,
@@ -54,7 +55,7 @@ def sample_inputs(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     dt = np.ones(n)
     dt[1:] = np.diff(t)
     x = np.empty((n, N_IN))
-    x[:, 0] = lv
+    x[:, 0] = lv if USE_LEVEL else 0.0
     x[:, 1] = 0.0
     x[1:, 1] = np.diff(lv)
     x[:, 2] = np.log(np.clip(dt, 0.01, 60.0))
@@ -94,7 +95,7 @@ def decision_inputs(gap: np.ndarray, dt_last: np.ndarray, ref: np.ndarray) -> np
         [
             np.log1p(gap),
             np.minimum(gap / np.maximum(dt_last, 0.01), 4.0),
-            np.log(np.asarray(ref, dtype=np.float64) + EPS),
+            np.log(np.asarray(ref, dtype=np.float64) + EPS) * USE_LEVEL,
         ],
         axis=1,
     )

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from novacron.dwcp.pba import seqfeat
-from novacron.dwcp.pba.gru import GruMember, GruModel
+from novacron.dwcp.pba.gru import GruModel
 from novacron.dwcp.pba.predictor import HORIZONS_S
 from novacron.dwcp.pba.seqdata import SeqTrace, seq_trace
 from novacron.dwcp.pba.traces import Trace
@@ -167,32 +167,56 @@ def _run(torch: Any, net: Any, packed: Packed, opt: Any | None) -> tuple[float, 
                 (loss_sum / wt.sum().clamp(min=1e-9)).backward()
                 torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
                 opt.step()
-        tot += float(loss_sum)
+        tot += float(loss_sum.detach())
         totw += float(wt.sum())
         preds.append(pred.detach().numpy())
         ys.append(y)
     return tot / max(totw, 1e-9), np.concatenate(preds), np.concatenate(ys)
 
 
-def _to_member(net: Any) -> GruMember:
-    sd = {k: v.detach().numpy().astype(np.float64) for k, v in net.state_dict().items()}
-    return GruMember(
-        w_ih=sd["gru.weight_ih_l0"],
-        w_hh=sd["gru.weight_hh_l0"],
-        b_ih=sd["gru.bias_ih_l0"],
-        b_hh=sd["gru.bias_hh_l0"],
-        head=[(sd["fc1.weight"].T.copy(), sd["fc1.bias"]), (sd["fc2.weight"].T.copy(), sd["fc2.bias"])],
+def _export(nets: list[Any], mu: np.ndarray, sigma: np.ndarray) -> GruModel:
+    """Stack the members' weights into the numpy model (head weights transposed to (in, out))."""
+    sds = [{k: v.detach().numpy().astype(np.float64) for k, v in n.state_dict().items()} for n in nets]
+
+    def stack(key: str, transpose: bool = False) -> np.ndarray:
+        return np.stack([sd[key].T if transpose else sd[key] for sd in sds])
+
+    return GruModel(
+        w_ih=stack("gru.weight_ih_l0"),
+        w_hh=stack("gru.weight_hh_l0"),
+        b_ih=stack("gru.bias_ih_l0"),
+        b_hh=stack("gru.bias_hh_l0"),
+        head=[(stack("fc1.weight", True), stack("fc1.bias")), (stack("fc2.weight", True), stack("fc2.bias"))],
+        mu=mu,
+        sigma=sigma,
+        horizons=np.asarray(HORIZONS_S, np.float64),
     )
+
+
+def torch_outputs(nets: list[Any], model: GruModel, st: SeqTrace) -> np.ndarray:
+    """The ensemble's log ratios for one trace computed by PyTorch itself (float32): the golden
+    output the numpy implementation is tested against."""
+    torch = _torch()
+    xs = torch.from_numpy(((st.x - model.mu) / model.sigma).astype(np.float32))[None]
+    dec = torch.from_numpy(st.dec.astype(np.float32))
+    with torch.no_grad():
+        outs = [n.head(n.gru(xs)[0][0][torch.from_numpy(st.last)], dec) for n in nets]
+        o = torch.clamp(torch.stack(outs).mean(0), -6.0, 6.0)
+    return o.numpy().astype(np.float64)
 
 
 def _dataset_scale(items: list[tuple[SeqTrace, int]], n_groups: int) -> np.ndarray:
     """(G, H) decision weights: 1 / (decisions x mean target) of each data set and horizon."""
     out = np.ones((n_groups, len(HORIZONS_S)))
     for g in range(n_groups):
-        y = np.concatenate([st.y for st, gi in items if gi == g])
+        ys = [st.y for st, gi in items if gi == g]
+        if not ys:
+            continue
+        y = np.concatenate(ys)
         for j in range(y.shape[1]):
             ok = ~np.isnan(y[:, j])
-            out[g, j] = 1.0 / max(ok.sum() * float(np.mean(y[ok, j])), 1e-9)
+            if ok.any():
+                out[g, j] = 1.0 / max(ok.sum() * float(np.mean(y[ok, j])), 1e-9)
     return out * 1e4
 
 
@@ -203,7 +227,7 @@ def fit_member(
     sigma: np.ndarray,
     cfg: TrainConfig,
     seed: int,
-) -> tuple[GruMember, float]:
+) -> tuple[Any, float]:
     torch = _torch()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -221,16 +245,21 @@ def fit_member(
         sched.step()
         net.eval()
         vl, _, _ = _run(torch, net, val_packed, None)
-        log.info("seed %d epoch %d train %.4f val %.4f (%.1f s)", seed, epoch, tl, vl, time.perf_counter() - t0)
+        log.info(
+            "seed %d epoch %d train %.4f val %.4f (%.1f s)", seed, epoch, tl, vl, time.perf_counter() - t0
+        )
         if vl < best[0]:
             best = (vl, {k: v.clone() for k, v in net.state_dict().items()}, epoch)
     net.load_state_dict(best[1])
     log.info("member seed %d: best epoch %d, val %.4f", seed, best[2], best[0])
-    return _to_member(net), best[0]
+    return net, best[0]
 
 
-def train_model(train_traces: dict[str, list[Trace]], cfg: TrainConfig | None = None) -> GruModel:
-    """Train on `train_traces` (already the training split), validating on a part of them."""
+def train_model(
+    train_traces: dict[str, list[Trace]], cfg: TrainConfig | None = None
+) -> tuple[GruModel, list[Any]]:
+    """Train on `train_traces` (already the training split), validating on a part of them.
+    Returns the numpy model and the torch members it was exported from (for golden outputs)."""
     cfg = cfg or TrainConfig()
     torch = _torch()
     torch.set_num_threads(cfg.threads)
@@ -241,11 +270,11 @@ def train_model(train_traces: dict[str, list[Trace]], cfg: TrainConfig | None = 
     mu, sigma = xs.mean(axis=0), xs.std(axis=0) + 1e-6
     mu[3], sigma[3] = 0.0, 1.0  # the first-sample flag stays a 0/1 flag
     log.info("fit traces %d (%d samples), val traces %d", len(fit), len(xs), len(val))
-    members, vals = [], []
+    nets, vals = [], []
     for k in range(cfg.members):
-        m, v = fit_member(fit, val, mu, sigma, cfg, cfg.seed + k)
-        members.append(m)
+        net, v = fit_member(fit, val, mu, sigma, cfg, cfg.seed + k)
+        nets.append(net)
         vals.append(v)
-    model = GruModel(members=members, mu=mu, sigma=sigma, horizons=np.asarray(HORIZONS_S, np.float64))
+    model = _export(nets, mu, sigma)
     model.meta = {"seed": float(cfg.seed), "member_val_loss": float(np.mean(vals))}
-    return model
+    return model, nets

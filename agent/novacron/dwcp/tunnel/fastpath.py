@@ -149,7 +149,9 @@ async def fastpath_send(
     except BaseException as exc:
         reset(qemu_reader_sock)
         if isinstance(exc, (OSError, TimeoutError)):
-            raise FastpathError(f"fast path {mig}/{ch}: cannot connect to the peer agent {where}: {exc!r}") from exc
+            raise FastpathError(
+                f"fast path {mig}/{ch}: cannot connect to the peer agent {where}: {exc!r}"
+            ) from exc
         raise
     cc = sockopts.set_congestion(peer, sockopts.choose(congestion, peer))
     try:
@@ -166,7 +168,11 @@ async def fastpath_send(
         raise FastpathRefused(f"fast path {mig}/{ch}: {where} refused: {refusal}")
     setup = time.monotonic() - t0
     relay = SpliceRelay(
-        qemu_reader_sock, peer, idle_timeout=idle_timeout, pipe_size=pipe_size, name=f"fastpath-{mig[:16]}-{ch}"
+        qemu_reader_sock,
+        peer,
+        idle_timeout=idle_timeout,
+        pipe_size=pipe_size,
+        name=f"fastpath-{mig[:16]}-{ch}",
     )
     try:
         await run_relay(relay)

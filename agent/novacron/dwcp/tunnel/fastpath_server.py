@@ -16,7 +16,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from novacron.dwcp.tunnel import sockopts
-from novacron.dwcp.tunnel.fastpath_io import RelayStats, connect, recv_exact, relay_stats, reset, run_relay, tune
+from novacron.dwcp.tunnel.fastpath_io import (
+    RelayStats,
+    connect,
+    recv_exact,
+    relay_stats,
+    reset,
+    run_relay,
+    tune,
+)
 from novacron.dwcp.tunnel.fastpath_wire import (
     MAX_CHANNEL,
     MIN_SECRET,
@@ -44,7 +52,9 @@ class FastpathAuthorizer:
         self._allowed: dict[str, tuple[bytes, Address, int]] = {}
         self._claimed: set[tuple[str, int]] = set()
 
-    def allow(self, migration_id: str, secret: bytes, dest: Address, *, channels: int = MAX_CHANNEL + 1) -> None:
+    def allow(
+        self, migration_id: str, secret: bytes, dest: Address, *, channels: int = MAX_CHANNEL + 1
+    ) -> None:
         if len(secret) < MIN_SECRET:
             raise InvalidInput(f"must be at least {MIN_SECRET} bytes", field="secret")
         if not 1 <= channels <= MAX_CHANNEL + 1:
@@ -202,11 +212,15 @@ class FastpathServer:
             log.exception("fast path: authorize() failed for %s", who)
             return await self._refuse(conn, f"{who}: authorization failed ({type(exc).__name__})")
         if dest is None:
-            return await self._refuse(conn, f"{who}: not authorized (unknown migration, bad token or reused channel)")
+            return await self._refuse(
+                conn, f"{who}: not authorized (unknown migration, bad token or reused channel)"
+            )
         try:
             qemu = await connect(dest, connect_timeout, sndbuf=self._bufs[0], rcvbuf=self._bufs[1])
         except (OSError, TimeoutError) as exc:
-            return await self._refuse(conn, f"{who}: cannot connect to the destination QEMU at {dest[0]}:{dest[1]}: {exc!r}")
+            return await self._refuse(
+                conn, f"{who}: cannot connect to the destination QEMU at {dest[0]}:{dest[1]}: {exc!r}"
+            )
         except BaseException:
             reset(conn)
             raise
@@ -226,7 +240,13 @@ class FastpathServer:
         return parse_header(buf)[0]
 
     async def _relay(
-        self, conn: socket.socket, qemu: socket.socket, header: FastpathHeader, setup: float, cc: str | None, idle: float
+        self,
+        conn: socket.socket,
+        qemu: socket.socket,
+        header: FastpathHeader,
+        setup: float,
+        cc: str | None,
+        idle: float,
     ) -> None:
         name = f"fastpath-{header.migration_id[:16]}-{header.channel}"
         relay = SpliceRelay(conn, qemu, idle_timeout=idle, pipe_size=self._pipe_size, name=name)

@@ -132,13 +132,15 @@ class SpliceRelay:
             raise
         self._running = len(self._dirs)
         for d in self._dirs:
-            d.thread = threading.Thread(target=self._pump, args=(d,), name=f"{self.name}-{d.name}", daemon=True)
+            d.thread = threading.Thread(
+                target=self._pump, args=(d,), name=f"{self.name}-{d.name}", daemon=True
+            )
             d.thread.start()
 
     def abort(self, reason: str) -> None:
         """Stop both pumps; the first reason given becomes `error`. Safe from any thread, any time."""
         with self._lock:
-            if self.error is None:
+            if self.error is None and not all(d.eof for d in self._dirs):  # else it already ended well
                 self.error = reason
             self._stop = True
             if self._closed:

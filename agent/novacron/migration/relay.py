@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from novacron.dwcp.amst import StreamController
 from novacron.dwcp.tunnel import Channel, ChannelError, ChannelReader, open_channel, proxy_into_channel
 from novacron.migration.compression import LevelController, busy_share
-from novacron.migration.plan import DEST_HOST, QEMU_SOCKET_BUFFER, SOURCE_HOST, ChannelPlan
+from novacron.migration.plan import DEST_HOST, NOTSENT_LOWAT, QEMU_SOCKET_BUFFER, SOURCE_HOST, ChannelPlan
 from novacron.migration.progress import TunnelStats
 from novacron.migration.wire import ChannelHeader
 
@@ -177,7 +177,7 @@ class OutgoingRelay:
         ch = await open_channel(
             d.host, d.port, streams=p.streams, ssl=d.tls, server_hostname=d.server_name,
             congestion=p.congestion, sndbuf=p.socket_buffer, rcvbuf=p.socket_buffer, hde=p.hde,
-            segment_size=p.segment_size, window_bytes=p.window,
+            segment_size=p.segment_size, window_bytes=p.window, notsent_lowat=NOTSENT_LOWAT,
         )  # fmt: skip
         self.channels.append(ch)
         if p.autotune:

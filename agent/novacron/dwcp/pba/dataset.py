@@ -1,8 +1,7 @@
-"""Decision points of a trace in batch form: features, reference levels and targets.
+"""Decision points of a trace in batch form: times, last sample seen, and targets.
 
 One row per grid decision time tau_k (k = 1..K-1, see grid.py); targets for horizons that run
-past the trace's end are NaN. The features are those the streaming MlPredictor computes after
-observing the same samples (tests check the two agree).
+past the trace's end are NaN. seqdata.py turns these into the sequence model's inputs.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from novacron.dwcp.pba import features, grid
+from novacron.dwcp.pba import grid
 from novacron.dwcp.pba.predictor import HORIZONS_S
 from novacron.dwcp.pba.traces import Trace
 
@@ -35,14 +34,3 @@ def decisions(trace: Trace, horizons: tuple[int, ...] = HORIZONS_S) -> Decisions
         th = grid.targets(bins, h)
         y[: len(th), j] = th
     return Decisions(times=times, last=grid.last_seen(trace, times), y=y)
-
-
-def batch_features(trace: Trace, dec: Decisions) -> tuple[np.ndarray, np.ndarray]:
-    """(X, ref) for every decision of `trace`."""
-    if len(dec) == 0:
-        return np.zeros((0, features.n_features())), np.zeros(0)
-    t, v = trace.t, trace.mbps
-    c = grid.cumulative(t, v)
-    ew = features.ewma_states(v)
-    gap = dec.times - t[dec.last]
-    return features.compute(t, c, v, ew, dec.last, gap, float(t[0]), float(v[0]), dec.last + 1)

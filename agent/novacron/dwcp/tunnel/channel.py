@@ -40,6 +40,7 @@ class Channel:
         hde: HdeSettings | None,
         sender: AmstSender,
         connect_timeout: float,
+        notsent_lowat: int | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.session_id = os.urandom(16)
@@ -50,6 +51,7 @@ class Channel:
         self._ssl, self._server_hostname = ssl_ctx, server_hostname
         self._bufs = (sndbuf, rcvbuf)
         self._timeout = connect_timeout
+        self._lowat = notsent_lowat
         self._streams: dict[int, StreamConn] = {}
         self._retired: list[StreamConn] = []
         self._error: BaseException | None = None
@@ -235,6 +237,8 @@ class Channel:
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sockopts.tune_socket(sock, sndbuf=self._bufs[0], rcvbuf=self._bufs[1])
+            if self._lowat:
+                sockopts.set_notsent_lowat(sock, self._lowat)
             if self.congestion != "adaptive":
                 sockopts.set_congestion(sock, self.congestion)
             sock.setblocking(False)
@@ -333,6 +337,7 @@ async def open_channel(
     window_bytes: int = 64 << 20,
     max_streams: int = 512,
     connect_timeout: float = 15.0,
+    notsent_lowat: int | None = None,
 ) -> Channel:
     """Connect `streams` TCP (TLS when `ssl` is given) streams to a ChannelServer as one channel."""
     sockopts.check_congestion(congestion)
@@ -352,6 +357,7 @@ async def open_channel(
         hde=HdeSettings.of(hde),
         sender=sender,
         connect_timeout=connect_timeout,
+        notsent_lowat=notsent_lowat,
     )
     try:
         await ch.connect(0)  # first alone: the server creates the session on it

@@ -21,6 +21,7 @@ Congestion = Literal["bbr", "cubic", "adaptive"]
 CONGESTION_CHOICES = ("bbr", "cubic", "adaptive")
 TCP_CONGESTION = getattr(socket, "TCP_CONGESTION", 13)
 TCP_INFO = getattr(socket, "TCP_INFO", 11)
+TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", 25)
 ADAPTIVE_RTT_S = 0.010
 _INFO = struct.Struct("=68xII24xI")  # tcpi_rtt, tcpi_rttvar (us) at 68, tcpi_total_retrans at 100
 
@@ -38,6 +39,13 @@ def tune_socket(sock: socket.socket, *, sndbuf: int | None, rcvbuf: int | None) 
     if rcvbuf:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     disable_nodelay(sock)
+
+
+def set_notsent_lowat(sock: socket.socket, nbytes: int) -> None:
+    """Keep at most `nbytes` unsent in the kernel (in-flight data is not limited): a sender that
+    must react to the link's real pace (a live migration's switch-over) does not hide seconds of
+    data in send buffers."""
+    sock.setsockopt(socket.IPPROTO_TCP, TCP_NOTSENT_LOWAT, nbytes)
 
 
 def disable_nodelay(sock: socket.socket) -> None:

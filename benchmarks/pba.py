@@ -281,6 +281,12 @@ ML MAE change vs the best baseline of each cell (negative = ML better):
 {verdict}
 
 {us_line}
+
+Caveats. hsdpa-3g and the Norway part of fcc-hsdpa-mixed come from the same 2010–2011 campaign
+(Riiser et al.), so a held-out trace of one may share a commute with a training trace of the
+other; a check with the earlier feature-MLP model (dropping one source from training) moved the
+other's test MAE by under 1.2%. Puffer file names carry a session id with a `_N` suffix, so
+streams of one session can fall on both sides of the file split; no input identifies a session.
 """
 
 

@@ -153,13 +153,23 @@ def diff_doc(changes: list[FieldChange]) -> dict[str, dict[str, object]]:
     }
 
 
-def pending_fields(config: dict[str, Any], live: dict[str, Any] | None) -> list[str]:
-    """Fields whose persistent config differs from the running guest: they wait for a reboot."""
+def pending_fields(
+    config: dict[str, Any], live: dict[str, Any] | None, *, live_memory_ceiling_mib: int | None = None
+) -> list[str]:
+    """Fields whose persistent config differs from the running guest: they wait for a reboot.
+
+    Memory is pending only when the configured size is beyond what the running guest's balloon
+    can reach (`live_memory_ceiling_mib`): below it, a difference is the balloon still settling
+    (a guest that just booted reports less), not a change waiting for a reboot.
+    """
     if live is None:
         return []
     out = []
     for key in BOOT_TIME_FIELDS:
         a, b = config.get(key), live.get(key)
+        if key == "memory_mib" and live_memory_ceiling_mib is not None:
+            if a is not None and a <= live_memory_ceiling_mib:
+                continue
         if key == "disks":  # live sizes come from the same volumes; compare what the guest sees
             a = [(d["name"], d["bus"]) for d in a or []]
             b = [(d["name"], d["bus"]) for d in b or []]

@@ -80,7 +80,9 @@ def build_vm(
         actual_state=obs.state,  # type: ignore[arg-type]
         ip_addresses=ips or [],
         accel=accel,
-        pending_changes=pending_fields(observed, live),
+        pending_changes=pending_fields(
+            observed, live, live_memory_ceiling_mib=obs.live.memory_ceiling_mib if obs.live else None
+        ),
         drift=list(dict.fromkeys(drift + lost)),
         **times,
     )

@@ -109,3 +109,11 @@ def test_pending_and_drift() -> None:
     assert pending_fields(cur, live) == ["memory_mib"] and pending_fields(cur, None) == []
     assert drift_fields(spec(), cur) == []
     assert drift_fields(spec(vcpus=4, labels={"a": "b"}), cur) == ["vcpus", "labels"]
+
+
+def test_memory_within_the_live_ceiling_is_not_pending() -> None:
+    """A guest whose balloon has not settled yet is not waiting for a reboot."""
+    config = {"vcpus": 1, "memory_mib": 512, "boot": None, "networks": [], "disks": []}
+    settling = {**config, "memory_mib": 430}
+    assert pending_fields(config, settling, live_memory_ceiling_mib=1024) == []
+    assert pending_fields({**config, "memory_mib": 2048}, settling, live_memory_ceiling_mib=1024) == ["memory_mib"]

@@ -64,7 +64,9 @@ async def start_api_server(svc: AgentServices, signing_key: Any) -> ApiServer:
 def _bind(host: str, port: int) -> socket.socket:
     """Bind ourselves: a clear error naming api.port instead of uvicorn's sys.exit, and port 0 works."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must be IPPROTO_TCP (not 0): asyncio sets TCP_NODELAY on accepted sockets only then,
+    # and without it every keep-alive response waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

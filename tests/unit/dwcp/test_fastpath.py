@@ -1,13 +1,10 @@
 """The splice fast path over real loopback sockets: fake QEMUs on both ends, the source agent's
-fastpath_send and the destination agent's FastpathServer in between; plus the sans-I/O header."""
+fastpath_send and the destination agent's FastpathServer in between (header codec: test_fastpath_wire)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import os
-import random
 import socket
 import struct
 import threading
@@ -21,25 +18,20 @@ from novacron.dwcp.tunnel.fastpath import (
     FastpathAuthorizer,
     FastpathError,
     FastpathHeader,
-    FastpathHeaderError,
     FastpathRefused,
     FastpathServer,
     RelayStats,
-    choose_data_path,
     fastpath_send,
     new_secret,
 )
 from novacron.dwcp.tunnel.fastpath_wire import (
     encode_reply,
     header_missing,
-    parse_header,
     parse_reply,
     reply_missing,
 )
 from novacron.errors import InvalidInput
-
-MIB = 1 << 20
-LOCAL = "127.0.0.1"
+from tests.unit.dwcp.fastpath_fakes import LOCAL, MIB, QemuDest, QemuSource, accept_qemu, qemu_listener
 
 
 def run(coro_fn: Callable[[], Awaitable[Any]], limit: float = 120) -> Any:
@@ -64,99 +56,6 @@ def no_leaks() -> Any:
         time.sleep(0.05)
     assert not set(threading.enumerate()) - threads, "threads left running"
     assert open_fds() <= fds, "file descriptors leaked"
-
-
-# -- fake QEMUs --------------------------------------------------------------------------------------
-class QemuSource(threading.Thread):
-    """Source QEMU: connects to the source agent, sends `total` stamped random bytes, half-closes,
-    then reads the return path (the destination QEMU's reply) until EOF."""
-
-    def __init__(
-        self, addr: tuple[str, int], total: int, seed: int, *, stall_after: int | None = None
-    ) -> None:
-        super().__init__(daemon=True)
-        self.addr, self.total, self.seed, self.stall_after = addr, total, seed, stall_after
-        self.digest = hashlib.sha256()
-        self.back = b""
-        self.error: BaseException | None = None
-        self.start()
-
-    def run(self) -> None:
-        block = bytearray(random.Random(self.seed).randbytes(MIB))
-        try:
-            with socket.create_connection(self.addr) as s:
-                for i in range(0, self.total, MIB):
-                    if self.stall_after is not None and i >= self.stall_after:
-                        break
-                    block[:12] = struct.pack(">IQ", self.seed, i)  # misordered chunks change the hash
-                    piece = bytes(block[: min(MIB, self.total - i)])
-                    s.sendall(piece)
-                    self.digest.update(piece)
-                if self.stall_after is None:
-                    s.shutdown(socket.SHUT_WR)
-                while data := s.recv(65536):
-                    self.back += data
-        except OSError as exc:
-            self.error = exc
-
-
-class QemuDest(threading.Thread):
-    """Destination QEMU: accepts `conns` connections; each is read to EOF and answered with the
-    SHA-256 of what arrived (so the source checks bit-exactness and the return path at once).
-    reset_after: reset the connection after that many bytes instead."""
-
-    def __init__(self, conns: int, *, reset_after: int | None = None) -> None:
-        super().__init__(daemon=True)
-        self.listener = socket.create_server((LOCAL, 0))
-        self.addr = self.listener.getsockname()
-        self.conns, self.reset_after = conns, reset_after
-        self.received: list[tuple[int, str]] = []
-        self.errors: list[BaseException] = []
-        self._workers: list[threading.Thread] = []
-        self.start()
-
-    def run(self) -> None:
-        with self.listener:
-            for _ in range(self.conns):
-                conn, _ = self.listener.accept()
-                t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-                t.start()
-                self._workers.append(t)
-        for t in self._workers:
-            t.join()
-
-    def _serve(self, conn: socket.socket) -> None:
-        h, n, buf = hashlib.sha256(), 0, bytearray(MIB)
-        try:
-            with conn:
-                while k := conn.recv_into(buf):
-                    h.update(memoryview(buf)[:k])
-                    n += k
-                    if self.reset_after is not None and n >= self.reset_after:
-                        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                        return
-                conn.sendall(b"ACK " + h.hexdigest().encode())
-                self.received.append((n, h.hexdigest()))
-        except OSError as exc:
-            self.errors.append(exc)
-
-    def stop(self) -> None:
-        """Unblock accept() if fewer connections came than expected, then wait for the thread."""
-        if self.is_alive():
-            with contextlib.suppress(OSError):
-                socket.create_connection(self.addr, timeout=1).close()
-        self.join(10)
-
-
-async def accept_qemu(listener: socket.socket) -> socket.socket:
-    conn, _ = await asyncio.get_running_loop().sock_accept(listener)
-    return conn
-
-
-def qemu_listener() -> socket.socket:
-    s = socket.create_server((LOCAL, 0))
-    s.setblocking(False)
-    return s
 
 
 async def relay_connections(
@@ -421,82 +320,3 @@ def test_fastpath_send_needs_a_plain_socket() -> None:
     with pytest.raises(InvalidInput) as err:
         run(lambda: fastpath_send(object(), (LOCAL, 1), FastpathHeader.signed("m", 0, new_secret())))  # type: ignore[arg-type]
     assert err.value.field == "qemu_reader_sock"
-
-
-# -- sans-I/O header ---------------------------------------------------------------------------------
-def test_header_round_trip_fed_byte_by_byte() -> None:
-    secret = new_secret()
-    header = FastpathHeader.signed("migration-ä-42", 5, secret)
-    wire = header.encode() + b"QEMU bytes follow"
-    buf = b""
-    while header_missing(buf):
-        buf += wire[len(buf) : len(buf) + 1]  # one byte at a time: never asks for more than needed
-        assert len(buf) <= len(header.encode())
-    parsed, size = parse_header(buf)
-    assert parsed == header and size == len(header.encode()) and wire[size:] == b"QEMU bytes follow"
-    assert parsed.verify(secret) and not parsed.verify(new_secret())
-    assert not FastpathHeader("migration-ä-42", 6, header.token).verify(secret)  # token is per channel
-
-
-def _raw(mid: bytes, channel: int, token: bytes = bytes(32), length: int | None = None) -> bytes:
-    body = bytes([len(mid)]) + mid + channel.to_bytes(2, "big") + token
-    return b"NCFP\x01\x00" + (len(body) if length is None else length).to_bytes(2, "big") + body
-
-
-@pytest.mark.parametrize(
-    ("raw", "field"),
-    [
-        (b"XCFP", "magic"),
-        (b"NCFP\x02", "version"),
-        (b"NCFP\x01\x01\x00\x24", "flags"),
-        (b"NCFP\x01\x00\x00\x05", "length"),
-        (b"NCFP\x01\x00\x01\x23", "length"),
-        (_raw(b"", 0, bytes(33)), "migration_id"),
-        (_raw(b"m", 0, bytes(36)), "length"),
-        (_raw(b"\xff\xfe", 0), "migration_id"),
-        (_raw(b"m", 4000), "channel"),
-    ],
-)
-def test_malformed_header_names_the_field(raw: bytes, field: str) -> None:
-    with pytest.raises(FastpathHeaderError) as err:
-        if not header_missing(raw):
-            parse_header(raw)
-        else:
-            parse_header(raw + bytes(300))
-    assert err.value.field == field and field in str(err.value)
-
-
-def test_reply_codec_and_bad_replies() -> None:
-    assert parse_reply(encode_reply(None)) is None
-    assert parse_reply(encode_reply("bad token")) == "bad token"
-    with pytest.raises(FastpathHeaderError, match="reply.magic"):
-        reply_missing(b"HTTP/1.1 400")
-    with pytest.raises(FastpathHeaderError, match="reply.status"):
-        reply_missing(b"NCFA\x07\x00\x00")
-
-
-def test_header_values_are_checked_with_field_names() -> None:
-    for kwargs, field in (
-        ({"migration_id": "", "channel": 0, "token": bytes(32)}, "migration_id"),
-        ({"migration_id": "x" * 256, "channel": 0, "token": bytes(32)}, "migration_id"),
-        ({"migration_id": "m", "channel": 1024, "token": bytes(32)}, "channel"),
-        ({"migration_id": "m", "channel": True, "token": bytes(32)}, "channel"),
-        ({"migration_id": "m", "channel": 0, "token": b"short"}, "token"),
-    ):
-        with pytest.raises(InvalidInput) as err:
-            FastpathHeader(**kwargs)  # type: ignore[arg-type]
-        assert err.value.field == field
-    with pytest.raises(InvalidInput) as err:
-        FastpathHeader.signed("m", 0, b"weak")
-    assert err.value.field == "secret"
-
-
-def test_data_path_choice() -> None:
-    dc = {"tls_required": False, "mode": "datacenter"}
-    assert choose_data_path(fastpath_allowed=True, **dc).fastpath  # type: ignore[arg-type]
-    assert not choose_data_path(fastpath_allowed=False, **dc).fastpath  # type: ignore[arg-type]
-    assert not choose_data_path(fastpath_allowed=True, tls_required=True, mode="datacenter").fastpath
-    assert not choose_data_path(fastpath_allowed=True, tls_required=False, mode="internet").fastpath
-    measured = {"fastpath_allowed": True, "tls_required": False, "mode": "hybrid"}
-    assert choose_data_path(**measured, link_bytes_per_s=3e9, compressor_bytes_per_s=4e8).fastpath  # type: ignore[arg-type]
-    assert not choose_data_path(**measured, link_bytes_per_s=1e7, compressor_bytes_per_s=4e8).fastpath  # type: ignore[arg-type]

@@ -14,6 +14,13 @@ from novacron.dwcp.tunnel.errors import ChannelError
 from novacron.dwcp.tunnel.splice_relay import SpliceRelay
 
 MIB = 1 << 20
+DEAD_PEER_S = 30
+KEEPALIVE = (
+    (getattr(socket, "TCP_KEEPIDLE", 4), 10),
+    (getattr(socket, "TCP_KEEPINTVL", 5), 5),
+    (getattr(socket, "TCP_KEEPCNT", 6), 4),
+    (getattr(socket, "TCP_USER_TIMEOUT", 18), DEAD_PEER_S * 1000),
+)
 
 
 class FastpathError(ChannelError):
@@ -61,11 +68,18 @@ def relay_stats(
 
 
 def tune(sock: socket.socket, sndbuf: int | None, rcvbuf: int | None) -> None:
-    """Large buffers, then TCP_NODELAY back on: splice writes are large anyway, and QEMU's small
-    request/response messages (return path, postcopy page requests) must not wait for Nagle."""
+    """Buffers (None: kernel autotuning), then TCP_NODELAY back on: splice writes are large anyway,
+    and QEMU's small messages (return path, postcopy page requests) must not wait for Nagle.
+    Keepalive + TCP_USER_TIMEOUT: a dead peer is an error within DEAD_PEER_S even while the
+    relay is legitimately idle (a paused migration) or stuck with unacknowledged data."""
     sockopts.tune_socket(sock, sndbuf=sndbuf, rcvbuf=rcvbuf)
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for opt, value in KEEPALIVE:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, opt, value)
 
 
 async def connect(

@@ -6,7 +6,7 @@
 setup:
 	bash scripts/setup.sh
 
-demo: setup
+demo: setup  ## DEMO_WITH=terraform converges the same cluster with terraform instead
 	bash scripts/demo.sh
 
 test:

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -53,10 +54,17 @@ async def serve(host: str, port: int, dest_port: int) -> None:
         await asyncio.Event().wait()
 
 
+@dataclass
+class Run:
+    mib_s: float
+    iperf_cpu: float  # user+sys of iperf3 -c and -s per GiB received (iperf3's own accounting)
+    moved: int = 0  # bytes the relays moved (fast path only)
+
+
 async def through_fastpath(
-    peer: tuple[str, int], secret: bytes, run: str, streams: int, seconds: float
-) -> tuple[float | None, int]:
-    """iperf3 -c through the fast path: (iperf3's received MiB/s or None, bytes the relays moved)."""
+    peer: tuple[str, int], secret: bytes, run: str, streams: int, secs: float
+) -> Run | None:
+    """iperf3 -c through the fast path: one fastpath_send per iperf3 connection."""
     loop = asyncio.get_running_loop()
     listener = socket.create_server(("127.0.0.1", 0))
     listener.setblocking(False)
@@ -70,47 +78,39 @@ async def through_fastpath(
 
     acceptor = asyncio.create_task(accept())
     try:
-        out = await asyncio.to_thread(iperf3_client, "127.0.0.1", listener.getsockname()[1], streams, seconds)
+        out = await asyncio.to_thread(iperf3_client, "127.0.0.1", listener.getsockname()[1], streams, secs)
     finally:
         acceptor.cancel()
         listener.close()
-    moved = 0
     for r in await asyncio.gather(*relays, return_exceptions=True):
         stats = r if isinstance(r, RelayStats) else r.stats if isinstance(r, FastpathError) else None
-        moved += stats.bytes_forward + stats.bytes_back if stats else 0
-    return out, moved
+        if out is not None and stats is not None:
+            out.moved += stats.bytes_forward + stats.bytes_back
+    return out
 
 
-def iperf3_client(host: str, port: int, streams: int, seconds: float) -> float | None:
-    """Received MiB/s, or None if the run failed (e.g. iperf3 -s still busy with the last client)."""
+def iperf3_client(host: str, port: int, streams: int, seconds: float) -> Run | None:
+    """None if the run failed (e.g. iperf3 -s still busy with the previous client)."""
     try:
         out = subprocess.run(
             ["iperf3", "-c", host, "-p", str(port), "-t", str(seconds), "-J", "-P", str(streams)],
             capture_output=True, text=True, timeout=seconds + 30,
         )  # fmt: skip
-        return json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"] / 8 / MIB
+        end = json.loads(out.stdout)["end"]
+        received, cpu = end["sum_received"], end["cpu_utilization_percent"]
+        cpu_s = (cpu["host_total"] + cpu["remote_total"]) / 100 * received["seconds"]
+        return Run(received["bits_per_second"] / 8 / MIB, cpu_s / max(received["bytes"] / GIB, 1e-9))
     except (subprocess.SubprocessError, ValueError, KeyError):
         return None
 
 
-def retry(run: Callable[[], tuple[float | None, int]]) -> tuple[float | None, int]:
+def retry(run: Callable[[], Run | None]) -> Run | None:
     """iperf3 -s serves one client at a time and may still be busy with the last one: retry."""
     for _ in range(3):
-        mib_s, moved = run()
-        if mib_s is not None:
-            return mib_s, moved
+        if (result := run()) is not None:
+            return result
         time.sleep(0.5)
-    return None, 0
-
-
-def _direct(host: str, port: int, streams: int, seconds: float) -> tuple[float | None, int]:
-    return iperf3_client(host, port, streams, seconds), 0
-
-
-def _fast(
-    peer: tuple[str, int], secret: bytes, run: str, streams: int, seconds: float
-) -> tuple[float | None, int]:
-    return asyncio.run(through_fastpath(peer, secret, run, streams, seconds))
+    return None
 
 
 def cpu_s(pid: int | None = None) -> float:
@@ -147,38 +147,54 @@ def fastpath(args: argparse.Namespace) -> None:
         peer = (args.host, json.loads(line)["port"])
         time.sleep(0.5)  # let iperf3 -s come up
         for streams in (1, 4):
-            direct, fast, cpu, moved = [], [], 0.0, 0
+            direct, fast, relay_cpu = [], [], 0.0
             for r in range(args.rounds):
-                direct.append(retry(partial(_direct, args.host, dest_port, streams, args.seconds))[0])
+                direct.append(retry(partial(iperf3_client, args.host, dest_port, streams, args.seconds)))
                 c0 = cpu_s() + cpu_s(relay_srv.pid)
-                fp, n = retry(partial(_fast, peer, secret, f"b{streams}-{r}", streams, args.seconds))
-                cpu += cpu_s() + cpu_s(relay_srv.pid) - c0
-                fast.append(fp)
-                moved += n
-            rows.append((streams, direct, fast, cpu / max(moved, 1) * GIB))
+                fast.append(
+                    retry(
+                        lambda r=r: asyncio.run(
+                            through_fastpath(peer, secret, f"b{streams}-{r}", streams, args.seconds)
+                        )
+                    )
+                )
+                relay_cpu += cpu_s() + cpu_s(relay_srv.pid) - c0
+            moved = sum(f.moved for f in fast if f)
+            rows.append((streams, direct, fast, relay_cpu / max(moved, 1) * GIB))
     finally:
         for proc in (relay_srv, iperf_srv):
             proc.kill()
             proc.wait()
+    report(args, rows)
+
+
+def report(
+    args: argparse.Namespace, rows: list[tuple[int, list[Run | None], list[Run | None], float]]
+) -> None:
     print(
         f"Fast path (os.splice, plaintext) via {args.host}: iperf3 -c -> source relay -> FastpathServer -> "
         f"iperf3 -s, next to iperf3 -c -> iperf3 -s; {args.rounds} interleaved rounds of {args.seconds:g} s"
     )
     print(
-        f"{'iperf3 -P':>9}{'conns':>6}{'fast path MiB/s':>17}{'iperf3 MiB/s':>14}{'ratio':>7}"
-        f"{'ratio/round':>20}{'relay CPU s/GiB':>17}"
+        f"{'iperf3 -P':>9}{'conns':>6}{'fast MiB/s':>12}{'iperf3 MiB/s':>14}{'ratio':>7}{'ratio/round':>22}"
+        f"{'relay CPU s/GiB':>17}{'iperf3 CPU s/GiB':>18}"
     )
-    for streams, direct, fast, cpu_per_gib in rows:
-        pairs = [(f, d) for f, d in zip(fast, direct, strict=True) if f and d]
-        med_f = statistics.median([f for f in fast if f]) if any(fast) else 0.0
-        med_d = statistics.median([d for d in direct if d]) if any(direct) else 0.0
+    for streams, direct, fast, relay_cpu in rows:
+        pairs = [(f.mib_s, d.mib_s) for f, d in zip(fast, direct, strict=True) if f and d]
+        med_f = statistics.median([f.mib_s for f in fast if f] or [0.0])
+        med_d = statistics.median([d.mib_s for d in direct if d] or [0.0])
+        iperf_cpu = statistics.median([d.iperf_cpu for d in direct if d] or [0.0])
         ratio = f"{med_f / med_d:.2f}" if med_f and med_d else "-"
         per_round = " ".join(f"{f / d:.2f}" for f, d in pairs) or "-"
         print(
-            f"{streams:>9}{streams + 1:>6}{med_f:>17.0f}{med_d:>14.0f}{ratio:>7}{per_round:>20}"
-            f"{cpu_per_gib:>17.2f}"
+            f"{streams:>9}{streams + 1:>6}{med_f:>12.0f}{med_d:>14.0f}{ratio:>7}{per_round:>22}"
+            f"{relay_cpu:>17.2f}{iperf_cpu:>18.2f}"
         )
-    print("(ratio = median fast path / median direct; relay CPU = both relay processes, user+sys)")
+    print(
+        "ratio = median fast path / median direct. CPU = user+sys per GiB: relay = both relay processes;\n"
+        "iperf3 = its client+server (its own figure) in the direct runs. Where every party shares the same\n"
+        "cores, ratio <= iperf3 CPU / (iperf3 CPU + relay CPU); on two hosts each agent pays half the relay CPU."
+    )
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--serve"]:

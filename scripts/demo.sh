@@ -30,6 +30,19 @@ done
 
 NOVACRON_TOKEN=$(novacron token create --config "$DEMO/node-a/novacron.yaml" --ttl 3600)
 export NOVACRON_TOKEN
+if [[ ${DEMO_WITH:-ansible} == terraform ]]; then
+  TF=$DEMO/terraform
+  mkdir -p "$TF"; cp playbooks/terraform/main.tf "$TF/"
+  terraform-provider-novacron mirror "$TF/mirror" --cli-config "$TF/cli.tfrc" >/dev/null
+  export TF_CLI_CONFIG_FILE=$TF/cli.tfrc TF_IN_AUTOMATION=1 TF_VAR_token=$NOVACRON_TOKEN
+  cd "$TF"; rm -rf .terraform .terraform.lock.hcl terraform.tfstate*
+  echo "== terraform init / apply (the same cluster, from Terraform)"
+  terraform init -input=false -no-color >/dev/null
+  terraform apply -input=false -auto-approve -no-color
+  echo "== terraform plan again (idempotence: expect 'No changes')"
+  terraform plan -input=false -no-color | tail -n 3
+  exit 0
+fi
 echo "== converge the cluster (creates what is missing)"
 ansible-playbook -i playbooks/inventory/demo.yml playbooks/demo.yml
 echo "== converge again (idempotence: expect changed=0)"

@@ -39,15 +39,10 @@ _DEFAULT_LINK_MBPS = {"datacenter": 2000.0, "hybrid": 1000.0, "internet": 200.0}
 
 
 def _predictor() -> Any:
-    """The PBA's predictor when it offers a factory, else its EWMA baseline."""
-    try:
-        from novacron.dwcp.pba import make_predictor  # type: ignore[attr-defined]
+    """The PBA's run-time predictor for one link (its ML model, or its best baseline)."""
+    from novacron.dwcp.pba import make_predictor
 
-        return make_predictor()
-    except (ImportError, TypeError):
-        from novacron.dwcp.pba.baselines import Ewma
-
-        return Ewma()
+    return make_predictor(enable_ml=True)
 
 
 class MigrationService:

@@ -1,0 +1,86 @@
+"""What a migration asks of libvirt and of the channel, per options, mode and v3 flags."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import libvirt
+import pytest
+
+from novacron.dwcp.mode.profiles import profile_for
+from novacron.dwcp.mode.rollout import Flags
+from novacron.hypervisor.domain_xml import NS
+from novacron.migration import plan
+from novacron.models.config import DwcpConfig
+from novacron.models.migration import MigrationOptions
+
+C = plan.LibvirtConsts.from_module(libvirt)
+ON = Flags(transport=True, compression=True, prediction=True)
+
+
+def test_libvirt_call_points_qemu_at_the_tunnel_and_lifts_the_bandwidth_cap() -> None:
+    params, flags = plan.libvirt_call(C, MigrationOptions(), 49321, "<d/>", "<p/>")
+    assert params[libvirt.VIR_MIGRATE_PARAM_URI] == "tcp://127.0.0.1:49321"
+    assert params[libvirt.VIR_MIGRATE_PARAM_LISTEN_ADDRESS] == "127.0.0.2"
+    assert params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] == plan.UNLIMITED_MIB_S
+    assert flags & libvirt.VIR_MIGRATE_LIVE and flags & libvirt.VIR_MIGRATE_AUTO_CONVERGE
+    assert flags & libvirt.VIR_MIGRATE_PERSIST_DEST
+    assert not flags & libvirt.VIR_MIGRATE_UNDEFINE_SOURCE  # the source forgets only after adoption
+    assert not flags & libvirt.VIR_MIGRATE_PARALLEL
+
+
+def test_libvirt_call_options() -> None:
+    opts = MigrationOptions(live=False, bandwidth_limit_mbps=100, multifd_channels=4)
+    params, flags = plan.libvirt_call(C, opts, 1, "", "")
+    assert params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] == 11  # 100 Mbit/s = 11.9 MiB/s, rounded down
+    assert params[libvirt.VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS] == 4 and flags & libvirt.VIR_MIGRATE_PARALLEL
+    assert not flags & libvirt.VIR_MIGRATE_LIVE and not flags & libvirt.VIR_MIGRATE_AUTO_CONVERGE
+
+
+@pytest.mark.parametrize("mode", ["datacenter", "hybrid", "internet"])
+def test_channel_plan_per_mode(mode: str) -> None:
+    profile = profile_for(mode, DwcpConfig())  # type: ignore[arg-type]
+    p = plan.channel_plan(MigrationOptions(), profile, ON)
+    assert p.streams == profile.streams_min and p.autotune == (profile.streams_min, profile.streams_max)
+    assert p.congestion == profile.congestion
+    if mode == "datacenter":
+        assert p.hde is None  # the link outruns the encoder
+    else:
+        assert p.hde is not None and p.hde.algorithm == "zstd" and p.hde.level == plan.START_LEVEL
+
+
+def test_v3_flags_off_and_explicit_options() -> None:
+    profile = profile_for("internet", DwcpConfig())
+    p = plan.channel_plan(MigrationOptions(), profile, Flags(transport=False, compression=True, prediction=True))
+    assert (p.streams, p.autotune, p.congestion) == (1, None, "cubic")
+    p = plan.channel_plan(MigrationOptions(), profile, Flags(transport=True, compression=False, prediction=True))
+    assert p.hde is None
+    p = plan.channel_plan(MigrationOptions(streams=8, compression="none"), profile, ON)
+    assert (p.streams, p.autotune, p.hde) == (8, None, None)
+    dc = profile_for("datacenter", DwcpConfig())
+    p = plan.channel_plan(MigrationOptions(compression="lz4"), dc, ON)
+    assert p.hde is not None and p.hde.algorithm == "lz4" and p.hde.mode == "always"
+
+
+def test_rewrite_domain_xml_moves_node_and_console() -> None:
+    xml = (
+        f"<domain type='qemu' xmlns:novacron='{NS}'><name>w</name><metadata><novacron:vm>"
+        "<novacron:node>node-a</novacron:node></novacron:vm></metadata><devices>"
+        "<serial type='file'><source path='/a/vms/w/console.log' append='on'/><target port='0'/></serial>"
+        "<console type='file'><source path='/a/vms/w/console.log'/></console>"
+        "<serial type='pty'><target port='1'/></serial></devices></domain>"
+    )
+    out = ET.fromstring(plan.rewrite_domain_xml(xml, node="node-b", console_log="/b/vms/w/console.log"))
+    assert out.find(f"metadata/{{{NS}}}vm/{{{NS}}}node").text == "node-b"  # type: ignore[union-attr]
+    paths = [s.get("path") for s in out.iter("source")]
+    assert paths == ["/b/vms/w/console.log", "/b/vms/w/console.log"]
+    assert out.find("devices/serial/source").get("append") == "on"  # type: ignore[union-attr]
+
+
+def test_predicted_duration_grows_with_dirtying_and_shrinks_with_compression() -> None:
+    base = plan.predict_duration(1 << 30, 1e9)
+    assert base == pytest.approx(1 + (1 << 30) / 125e6, rel=0.01)
+    assert plan.predict_duration(1 << 30, 1e9, dirty_bps=5e8) > base
+    assert plan.predict_duration(1 << 30, 1e9, ratio=2.0) < base
+    # dirtying faster than the link: auto-converge assumed, still a finite answer
+    assert plan.predict_duration(1 << 30, 1e8, dirty_bps=1e9) < float("inf")

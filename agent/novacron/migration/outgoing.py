@@ -195,6 +195,12 @@ class OutgoingMigration:
         assert self.relay is not None
         self._set("switchover")
         completed = await d.run(lv.job_stats, new_dom, completed=True)
+        src_stats = await d.run(lv.job_stats, self._dom, completed=True) if self._dom is not None else None
+        log.info(
+            "migration %s: libvirt says downtime %s ms at the destination, %s ms by QEMU at the source, "
+            "%s ms elapsed", m.id, (completed or {}).get("downtime"), (src_stats or {}).get("downtime"),
+            (completed or {}).get("time_elapsed"),
+        )  # fmt: skip
         self.m = self.m.model_copy(update={"progress": self.tracker.finish(completed, self.relay.stats())})
         await self._save()  # durable before the destination is told: a restart resumes from here
         body = {"migration": self.m.model_dump(mode="json"), "record": self.record}

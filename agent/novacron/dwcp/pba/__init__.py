@@ -3,28 +3,23 @@
 See grid.py for exactly what a forecast for horizon h is scored against.
 """
 
-from novacron.dwcp.pba.baselines import BASELINES, Ewma, HarmonicMean, Holt, LastValue
-from novacron.dwcp.pba.evaluate import evaluate_dir, evaluate_traces
-from novacron.dwcp.pba.factory import make_predictor
-from novacron.dwcp.pba.model import MlPredictor, ModelLoadError, load_shipped
-from novacron.dwcp.pba.predictor import HORIZONS_S, BandwidthPredictor
-from novacron.dwcp.pba.traces import Trace, load_dir, parse_trace
+# Lazy exports (PEP 562): importing the package, as the CLI does to register `novacron pba`,
+# must not pull numpy into every agent start; the names load on first use.
+_EXPORTS = {
+    "BASELINES": "baselines", "Ewma": "baselines", "HarmonicMean": "baselines", "Holt": "baselines",
+    "LastValue": "baselines", "evaluate_dir": "evaluate", "evaluate_traces": "evaluate",
+    "make_predictor": "factory", "MlPredictor": "model", "ModelLoadError": "model",
+    "load_shipped": "model", "HORIZONS_S": "predictor", "BandwidthPredictor": "predictor",
+    "Trace": "traces", "load_dir": "traces", "parse_trace": "traces",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = [
-    "BASELINES",
-    "HORIZONS_S",
-    "BandwidthPredictor",
-    "Ewma",
-    "HarmonicMean",
-    "Holt",
-    "LastValue",
-    "MlPredictor",
-    "ModelLoadError",
-    "Trace",
-    "evaluate_dir",
-    "evaluate_traces",
-    "load_dir",
-    "load_shipped",
-    "make_predictor",
-    "parse_trace",
-]
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

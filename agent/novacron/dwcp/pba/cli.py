@@ -11,9 +11,12 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from novacron.dwcp.pba.evaluate import Metrics, evaluate_dir
 from novacron.errors import NovacronError
+
+if TYPE_CHECKING:
+    from novacron.dwcp.pba.evaluate import Metrics
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,6 +42,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     try:
+        from novacron.dwcp.pba.evaluate import evaluate_dir  # numpy: only when asked
+
         result = evaluate_dir(args.dir)
     except NovacronError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -103,10 +103,8 @@ class ProbeRunner:
         self.stale_after_s = stale_after_s if stale_after_s is not None else max(30.0, 5 * interval_s)
         self._clock = clock
         self._t0 = clock()
-        if predictor_factory is None:
-            from novacron.dwcp.pba import make_predictor
-
-            predictor_factory = make_predictor
+        # Resolved on the first bandwidth sample: the ML predictor pulls numpy, which would
+        # otherwise add ~0.1 s to every agent boot.
         self._factory = predictor_factory
         self._peers: dict[str, _Peer] = {}
         for t in targets:
@@ -302,6 +300,10 @@ class ProbeRunner:
         ml = bool(self.mode.flags.prediction)
         entry = self._predictions.get(peer)
         if entry is None or entry.ml != ml:  # the flag changed at run time: start over with the other kind
+            if self._factory is None:
+                from novacron.dwcp.pba import make_predictor
+
+                self._factory = make_predictor
             entry = self._predictions[peer] = _Prediction(ml, self._factory(ml))
         t = self._clock() - self._t0
         last = entry.predictor.last_time

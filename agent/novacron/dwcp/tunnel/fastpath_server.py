@@ -227,10 +227,12 @@ class FastpathServer:
         cc = sockopts.set_congestion(conn, sockopts.choose(self.congestion, conn))
         try:
             await asyncio.get_running_loop().sock_sendall(conn, encode_reply(None))
-        except BaseException:
+        except BaseException as exc:
             reset(conn)
             reset(qemu)
-            raise
+            if not isinstance(exc, OSError):
+                raise
+            return self._note_refusal(f"{who}: connection lost before the reply: {exc}")
         await self._relay(conn, qemu, header, time.monotonic() - t0, cc, idle_timeout)
 
     async def _read_header(self, conn: socket.socket) -> FastpathHeader:

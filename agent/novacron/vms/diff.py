@@ -167,9 +167,9 @@ def pending_fields(
     out = []
     for key in BOOT_TIME_FIELDS:
         a, b = config.get(key), live.get(key)
-        if key == "memory_mib" and live_memory_ceiling_mib is not None:
-            if a is not None and a <= live_memory_ceiling_mib:
-                continue
+        ceiling = live_memory_ceiling_mib
+        if key == "memory_mib" and ceiling is not None and a is not None and a <= ceiling:
+            continue
         if key == "disks":  # live sizes come from the same volumes; compare what the guest sees
             a = [(d["name"], d["bus"]) for d in a or []]
             b = [(d["name"], d["bus"]) for d in b or []]

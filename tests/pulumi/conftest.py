@@ -32,3 +32,16 @@ def pure_provider() -> Iterator[ProviderProcess]:
     yield proc
     proc.stop()
     eng.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_event_loop():  # type: ignore[no-untyped-def]
+    """Pulumi's SDK asks for the thread's current event loop; tests that ran `asyncio.run` before
+    (in any folder) leave none set, so each test here gets its own."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield loop
+    asyncio.set_event_loop(None)
+    loop.close()

@@ -1,1 +1,1 @@
-"""migration"""
+"""Live migration over DWCP: libvirt moves the VM, the agents carry QEMU's stream (see ARCHITECTURE.md)."""

@@ -29,7 +29,7 @@ from novacron.models.migration import Migration, MigrationPhase
 log = logging.getLogger(__name__)
 POLL_S = 0.5
 SAVE_EVERY_S = 1.0
-TUNE_EVERY_S = 2.0
+TUNE_EVERY_S = 1.0
 PORT_TRIES = 4
 ADOPT_RETRY_S = 2.0
 _CONSTS = planning.LibvirtConsts.from_module(libvirt)
@@ -116,6 +116,7 @@ class OutgoingMigration:
         chan_plan = planning.channel_plan(m.options, profile, flags)
         log.info("migration %s of %s to %s: %s", m.id, m.vm, m.destination, chan_plan.describe())
         prep = await self._prepare_destination(chan_plan)
+        self._follow_mode()
         self._check_stop()
         self._dconn = await d.run(lv.open_conn, prep["libvirt_uri"])
         live, persistent = await d.run(lv.migratable_xml, self._dom)
@@ -123,12 +124,22 @@ class OutgoingMigration:
         persist_xml = planning.rewrite_domain_xml(persistent, node=m.destination, console_log=prep.get("console_log"))
         assert self.relay is not None
         params, vflags = planning.libvirt_call(_CONSTS, m.options, self.relay.port, dest_xml, persist_xml)
-        await d.run(lv.set_max_downtime, self._dom, m.options.max_downtime_ms)
+        await d.run(lv.set_max_downtime, self._dom, planning.qemu_downtime_ms(m.options))
         self._check_stop()
         self._set("transferring")
         await self._save()
         new_dom = await self._transfer(params, vflags)
         await self._switchover(new_dom)
+
+    def _follow_mode(self) -> None:
+        """Mode switches while the migration runs reach its channels (live settings contract: the
+        subscriber only schedules the change; it never blocks the switch)."""
+        if self.d.mode is None or self.relay is None or not self.d.profile_and_flags()[1].transport:
+            return
+        loop, relay = asyncio.get_running_loop(), self.relay
+        self._mode_sub = self.d.mode.live.subscribe(
+            lambda profile: loop.call_soon_threadsafe(relay.apply_congestion, profile.congestion), replay=False
+        )
 
     async def _prepare_destination(self, chan_plan: planning.ChannelPlan) -> dict[str, Any]:
         d, m = self.d, self.m
@@ -171,13 +182,15 @@ class OutgoingMigration:
                 d.metrics.sample(p.throughput_bps, limit_bps or self.tracker.peak_wire_bps, p.compression_ratio)
                 self.m = self.m.model_copy(update={"progress": p})
                 if time.monotonic() - last_tune >= TUNE_EVERY_S:
-                    self.relay.tune_compression(time.monotonic() - last_tune)
+                    self.relay.tune(time.monotonic() - last_tune)
                     last_tune = time.monotonic()
                 if time.monotonic() - last_save >= SAVE_EVERY_S:
                     last_save = time.monotonic()
                     await self._save()
                 if time.monotonic() > deadline and self._stop is None:
                     await self._request_stop(Stop("failed", f"timed out after {m.options.timeout_s:g}s"))
+                elif self._stop is not None:  # asked before libvirt's job existed: ask again
+                    await d.run(lv.abort_job, self._dom)
             return fut.result()
         except libvirt.libvirtError as exc:
             # libvirt may fail after the destination started (e.g. in its confirm step): ask it.
@@ -232,6 +245,8 @@ class OutgoingMigration:
         await self._save()
 
     async def _cleanup(self) -> None:
+        if self._mode_sub is not None:
+            self._mode_sub.close()
         if self.relay is not None:
             with contextlib.suppress(Exception):
                 await self.relay.close()

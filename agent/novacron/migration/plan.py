@@ -38,23 +38,24 @@ MIB = 1 << 20
 # (TCP_NOTSENT_LOWAT; in-flight data is not limited by it). Small on purpose: QEMU judges the link
 # by how fast its socket drains, and whatever the tunnel buffers at the switch-over is downtime:
 # 16 streams with 4 MiB send buffers hid 8 s of a 100 Mbit/s link.
-WINDOW = 4 << 20
-NOTSENT_LOWAT = 256 << 10
-HDE_FRAME = 1 << 20
+WINDOW = 4 << 20  # at the start; then WINDOW_S of the measured wire rate, within the bounds
+WINDOW_MIN, WINDOW_MAX, WINDOW_S = 1 << 20, 8 << 20, 0.1
+NOTSENT_LOWAT = 64 << 10
+HDE_FRAME = 512 << 10
 # HDE chunks of 16 KiB: a quarter of the per-chunk Python work of 4 KiB chunks. On QEMU's stream
 # (an 8-byte header before each page) dedup and delta find little at any chunk size, and zstd sees
 # the same bytes. 16384 remembered chunks bound the dictionary to 256 MiB per channel and side.
 HDE_CHUNK = 16 << 10
 HDE_DICT = 16384
-QEMU_SOCKET_BUFFER = 1 << 20
+QEMU_SOCKET_BUFFER = 256 << 10
 # Auto-converge: QEMU's defaults (20 % then +10 % per pass) need many long passes on a slow link;
 # starting at 30 % and stepping 20 % converges in a few passes, at that cost in guest CPU time.
 AUTO_CONVERGE_INITIAL = 30
 AUTO_CONVERGE_INCREMENT = 20
 # zstd level a migration channel starts at. The mode profile's level suits bulk data; on QEMU's
 # stream here HDE+zstd encodes ~85 MB/s at level 1 (ratio 1.8), ~47 MB/s at 3 (2.2), ~34 MB/s at
-# 6 (2.3): anything above 1 is slower than a 1 Gbit/s link. LevelController raises it only while
-# the link, not the encoder, is what holds the migration back.
+# 6 (2.3): anything above 1 is slower than a 1 Gbit/s link. compression.LevelController moves it
+# (0 = stored frames .. 6) from the channel's back-pressure while the migration runs.
 START_LEVEL = 1
 
 
@@ -93,6 +94,17 @@ class LibvirtConsts:
             p_ac_initial=lv.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INITIAL,
             p_ac_increment=lv.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INCREMENT,
         )
+
+
+def qemu_downtime_ms(options: MigrationOptions) -> int:
+    """QEMU's share of the downtime budget: the rest is for the tunnel's pipeline (the bytes in
+    flight and queued when QEMU stops the guest, and the return-path round trip)."""
+    return max(20, options.max_downtime_ms // 2)
+
+
+def window_for(wire_bytes_per_s: float) -> int:
+    """The channel's send window for its measured wire rate (see WINDOW)."""
+    return int(min(WINDOW_MAX, max(WINDOW_MIN, wire_bytes_per_s * WINDOW_S)))
 
 
 def bandwidth_mib_s(options: MigrationOptions) -> int:
@@ -161,6 +173,7 @@ def channel_plan(options: MigrationOptions, profile: ModeProfile, flags: Flags) 
                     frame_bytes=HDE_FRAME,
                     chunk_size=HDE_CHUNK,
                     dict_capacity=HDE_DICT,
+                    mode="always",  # the level controller decides, from back-pressure
                 )
         else:
             hde = HdeSettings(

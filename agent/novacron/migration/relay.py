@@ -19,14 +19,22 @@ from dataclasses import dataclass
 
 from novacron.dwcp.amst import StreamController
 from novacron.dwcp.tunnel import Channel, ChannelError, ChannelReader, open_channel, proxy_into_channel
-from novacron.migration.compression import LevelController, busy_share
-from novacron.migration.plan import DEST_HOST, NOTSENT_LOWAT, QEMU_SOCKET_BUFFER, SOURCE_HOST, ChannelPlan
+from novacron.migration.compression import FillMeter, LevelController
+from novacron.migration.plan import (
+    DEST_HOST,
+    NOTSENT_LOWAT,
+    QEMU_SOCKET_BUFFER,
+    SOURCE_HOST,
+    ChannelPlan,
+    window_for,
+)
 from novacron.migration.progress import TunnelStats
 from novacron.migration.wire import ChannelHeader
 
 log = logging.getLogger(__name__)
 BACK_WAIT_S = 30.0
 QEMU_CONNECT_S = 15.0
+FILL_SAMPLE_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,9 @@ class OutgoingRelay:
         self._tasks: set[asyncio.Task[None]] = set()
         self._next = 0
         self._back_bytes = 0
-        self._levels: dict[int, tuple[LevelController, int]] = {}
+        self._levels: dict[int, tuple[LevelController, FillMeter]] = {}
+        self._sampler: asyncio.Task[None] | None = None
+        self._sent: dict[int, int] = {}
 
     async def start(self) -> int:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -88,6 +98,7 @@ class OutgoingRelay:
         sock.setblocking(False)
         self._server = await asyncio.start_server(self._on_qemu, sock=sock, limit=1 << 20)
         self.port = sock.getsockname()[1]
+        self._sampler = asyncio.create_task(self._sample_fill())
         return self.port
 
     def stats(self) -> TunnelStats:
@@ -105,31 +116,46 @@ class OutgoingRelay:
             return
         fut.set_result((reader, first))
 
-    def tune_compression(self, interval_s: float) -> None:
-        """Every few seconds: move each channel's zstd level toward what its encoder can afford."""
+    def tune(self, interval_s: float) -> None:
+        """Every few seconds: size each channel's send window to its wire rate, and move its
+        compression toward what its bottleneck allows."""
         for ch in self.channels:
-            if ch.hde is None or not ch.running:
+            if not ch.running:
                 continue
-            ctl, last = self._levels.get(id(ch)) or (LevelController(start=ch.hde.level), 0)
-            now_in = ch.hde.stats.bytes_in
-            busy = busy_share(now_in - last, ch.hde.governor.encode_rate, interval_s)
-            self._levels[id(ch)] = (ctl, now_in)
-            level = ctl.on_sample(busy) if busy is not None else None
-            if level is not None:
-                log.info("migration %s: zstd level %d (encoder busy %.0f%%)", self.mig_id, level, busy * 100)
-                t = asyncio.ensure_future(ch.apply_settings(compression_level=level))
-                t.add_done_callback(lambda f: f.exception())
+            sent = ch.sender.bytes_sent
+            ch.sender.window_bytes = window_for((sent - self._sent.get(id(ch), 0)) / max(interval_s, 1e-3))
+            self._sent[id(ch)] = sent
+            if ch.hde is None:
+                continue
+            ctl, meter = self._levels.setdefault(id(ch), (LevelController(start=ch.hde.level), FillMeter()))
+            fill = meter.take()
+            level = ctl.on_sample(fill) if fill is not None else None
+            if level is None:
+                continue
+            log.info("migration %s: compression level %d (send window %.0f%% full)", self.mig_id, level, fill * 100)
+            change = ch.apply_settings(hde_mode="never") if level == 0 else ch.apply_settings(
+                hde_mode="always", compression_level=level)  # fmt: skip
+            t = asyncio.ensure_future(change)
+            t.add_done_callback(lambda f: f.exception())
 
-    def apply_profile(self, *, level: int | None, congestion: str | None) -> None:
-        """Live mode switch: next frames use the new level / congestion control (nothing dropped)."""
+    async def _sample_fill(self) -> None:
+        while True:
+            await asyncio.sleep(FILL_SAMPLE_S)
+            for ch in self.channels:
+                if ch.hde is not None and ch.running:
+                    entry = self._levels.setdefault(id(ch), (LevelController(start=ch.hde.level), FillMeter()))
+                    entry[1].add(ch.sender.total_outstanding, ch.sender.window_bytes)
+
+    def apply_congestion(self, congestion: str) -> None:
+        """A DWCP mode switch mid-migration: every stream takes the new congestion control."""
         for ch in self.channels:
             if ch.running:
-                t = asyncio.ensure_future(
-                    ch.apply_settings(compression_level=level if ch.hde else None, congestion=congestion)
-                )
+                t = asyncio.ensure_future(ch.apply_settings(congestion=congestion))
                 t.add_done_callback(lambda f: f.exception())
 
     async def close(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
         if self._server is not None:
             self._server.close()
         for w in self._writers:

@@ -7,13 +7,13 @@ and both agents' stores must name the destination as the owner.
 from __future__ import annotations
 
 import subprocess
-import time
 from typing import Any
 
 import httpx
 import pytest
 
 from novacron.models.migration import Migration, MigrationRequest
+from novacron.models.mode import ModeSettings
 from tests.integration.migration.cluster import Cluster, Node, guest_spec, wait_until
 from tests.tooling.agent import VENV_BIN
 from tests.tooling.guest import GuestImage
@@ -77,8 +77,12 @@ def assert_moved(cluster: Cluster, vm: str, src: Node, dst: Node, m: Migration, 
 
 
 def last_beat(node: Node, vm: str) -> int:
-    beat = node.console_log(vm).wait_for_heartbeat_after(-1, timeout=30)
-    return node.console_log(vm).last_heartbeat().counter if node.console_log(vm).last_heartbeat() else beat.counter
+    """The newest heartbeat counter in `vm`'s console log on `node` (waiting for one if needed)."""
+    log = node.console_log(vm)
+    log.wait_for_heartbeat_after(-1, timeout=30)
+    last = log.last_heartbeat()
+    assert last is not None
+    return last.counter
 
 
 def test_idle_guest_migrates_over_dwcp(cluster: Cluster, vms: dict[str, str]) -> None:
@@ -111,7 +115,7 @@ def test_writing_guest_with_multifd(cluster: Cluster, vms: dict[str, str]) -> No
 def test_migrates_with_each_v3_flag_off(cluster: Cluster, vms: dict[str, str], flag: str) -> None:
     src = cluster.where(IDLE)
     with src.client() as c:
-        c._call("PUT", "/api/v1/mode", json={flag: False, "mode": "internet"})  # internet: HDE would be on
+        c.put_mode(ModeSettings.model_validate({flag: False, "mode": "internet"}))  # internet: HDE would be on
     try:
         before = last_beat(src, IDLE)
         src, dst, m = migrate(cluster, IDLE)
@@ -122,7 +126,7 @@ def test_migrates_with_each_v3_flag_off(cluster: Cluster, vms: dict[str, str], f
             assert m.progress.compression_ratio == pytest.approx(1.0, abs=0.05)  # raw bytes, AMST framing only
     finally:
         with src.client() as c:
-            c._call("PUT", "/api/v1/mode", json={flag: True, "mode": "auto"})
+            c.put_mode(ModeSettings.model_validate({flag: True, "mode": "auto"}))
 
 
 def test_compression_on_constrained_settings(cluster: Cluster, vms: dict[str, str]) -> None:
@@ -157,4 +161,3 @@ def test_cli_migrate_shows_progress_and_moves(cluster: Cluster, vms: dict[str, s
     with src.client() as c:
         m = c.get_migration(mig_id)
     assert_moved(cluster, IDLE, src, dst, m, before)
-    time.sleep(0)

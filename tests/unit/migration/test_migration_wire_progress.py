@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from novacron.dwcp.pba.baselines import Ewma
-from novacron.migration.compression import LevelController, busy_share
+from novacron.migration.compression import FillMeter, LevelController
 from novacron.migration.progress import ProgressTracker, TunnelStats
 from novacron.migration.wire import ChannelHeader, HeaderError, HeaderParser
 
@@ -55,10 +55,16 @@ def test_no_eta_while_the_guest_dirties_faster_than_the_tunnel_moves() -> None:
 
 def test_level_controller_follows_the_bottleneck() -> None:
     c = LevelController(start=1, highest=3, confirm=2)
-    assert c.on_sample(0.3) is None and c.on_sample(0.3) == 2  # link-bound: spend idle time on ratio
-    assert c.on_sample(0.2) is None and c.on_sample(0.2) == 3 and c.on_sample(0.1) is None
-    assert c.on_sample(0.1) is None  # at the top
-    assert c.on_sample(0.95) is None and c.on_sample(0.95) == 2  # encoder-bound: go faster
-    assert c.on_sample(0.7) is None and c.level == 2  # in between: stay
-    assert busy_share(50, 100.0, 1.0) == 0.5 and busy_share(1, None, 1.0) is None
-    assert busy_share(500, 100.0, 1.0) == 1.0
+    assert c.on_sample(0.9) is None and c.on_sample(0.8) == 2  # window full: the link waits, compress more
+    assert c.on_sample(0.7) is None and c.on_sample(0.6) == 3 and c.on_sample(1.0) is None
+    assert c.on_sample(1.0) is None  # at the top
+    assert c.on_sample(0.0) is None and c.on_sample(0.05) == 2  # window empty: the encoder is the bottleneck
+    assert c.on_sample(0.3) is None and c.level == 2  # in between: stay
+    for _ in range(4):
+        c.on_sample(0.0)
+    assert c.level == 0  # stored frames: compression costs more than it saves
+    m = FillMeter()
+    assert m.take() is None
+    m.add(2, 4)
+    m.add(8, 4)
+    assert m.take() == 0.75 and m.take() is None

@@ -21,7 +21,7 @@ def test_stream_rows_equal_batch_rows(random_trace):
     for i, (t, v) in enumerate(zip(tr.t.tolist(), tr.mbps.tolist(), strict=True)):
         np.testing.assert_allclose(s.push(t, v), x[i], rtol=1e-12, atol=1e-12)
         assert s.ref == pytest.approx(ref[i], rel=1e-12)
-    assert x[0, 3] == 1.0 and (x[1:, 3] == 0.0).all()  # first-sample flag
+    assert x[0, seqfeat.FLAG_COL] == 1.0 and (x[1:, seqfeat.FLAG_COL] == 0.0).all()
     assert np.isfinite(x).all()
 
 

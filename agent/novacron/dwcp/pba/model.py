@@ -110,7 +110,7 @@ class MlPredictor(BandwidthPredictor):
         if self._cache is not None and self._cache[0] == self._seen and self._cache[1] == gap_s:
             return self._cache[2]
         s = self._stream
-        dec = seqfeat.decision_inputs(np.array([gap_s]), np.array([s.dt_last]), np.array([s.ref]))
+        dec = seqfeat.decision_inputs(np.array([gap_s]), np.array([s.dt_last]))
         out = self.model.head_out(self._h[None], dec)[0]
         self._cache = (self._seen, gap_s, out)
         return out

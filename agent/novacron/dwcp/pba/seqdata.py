@@ -32,5 +32,5 @@ def seq_trace(trace: Trace, dec: Decisions | None = None) -> SeqTrace:
     dt = np.ones(len(trace.t))
     dt[1:] = np.diff(trace.t)
     gap = d.times - trace.t[d.last] if len(d) else np.zeros(0)
-    head_in = seqfeat.decision_inputs(gap, dt[d.last], ref[d.last])
+    head_in = seqfeat.decision_inputs(gap, dt[d.last])
     return SeqTrace(x=x, ref=ref, last=d.last, dec=head_in, y=d.y)

@@ -268,7 +268,7 @@ def train_model(
     val = [(seq_trace(t), g) for g, d in enumerate(groups) for t in train_traces[d] if is_val(t.name)]
     xs = np.concatenate([st.x for st, _ in fit])
     mu, sigma = xs.mean(axis=0), xs.std(axis=0) + 1e-6
-    mu[3], sigma[3] = 0.0, 1.0  # the first-sample flag stays a 0/1 flag
+    mu[seqfeat.FLAG_COL], sigma[seqfeat.FLAG_COL] = 0.0, 1.0  # the flag stays a 0/1 flag
     log.info("fit traces %d (%d samples), val traces %d", len(fit), len(xs), len(val))
     nets, vals = [], []
     for k in range(cfg.members):

@@ -93,7 +93,11 @@ def main():
     client = AgentClient.from_module(module)
     result = dict(changed=False, migration={}, source=None)
     try:
-        where = client.locate_vm(p['vm'])
+        local = client.get_vm(p['vm'])
+        if local is not None:  # the agent we talk to owns it: no need to ask the cluster
+            where = dict(node=(local.get('status') or {}).get('node'), api_url=client.url)
+        else:
+            where = client.locate_vm(p['vm'])
         result['source'] = where['node']
         if where['node'] != p['node']:
             owner = AgentClient(where['api_url'], p['token'], p['ca_cert'], p['validate_certs'], p['timeout'])

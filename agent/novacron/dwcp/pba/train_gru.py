@@ -16,7 +16,7 @@ import hashlib
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,17 +51,16 @@ def _torch() -> Any:
 
 @dataclass
 class TrainConfig:
-    hidden: int = 64
+    hidden: int = 96
     head: int = 64
     members: int = 3
-    epochs: int = 30
+    epochs: int = 45
     streams: int = 32
     chunk: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-5
     threads: int = 1
     seed: int = SEED
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 def is_val(name: str) -> bool:

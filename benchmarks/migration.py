@@ -278,7 +278,7 @@ def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.N
         wire = tx_bytes(a) - before
         p = m.progress
         detail = (f"mode {mode}, {p.streams} streams, HDE ratio {p.compression_ratio:.2f}, "
-                  f"throttle {p.throttle_percent}%, {m.error or ''}").rstrip(", ")  # fmt: skip
+                  f"peak throttle {p.throttle_percent}%, {m.error or ''}").rstrip(", ")  # fmt: skip
     if m.phase == "completed":
         dlog = b.console_log(name)
         dlog.wait_for_heartbeat_after(0, timeout=60)

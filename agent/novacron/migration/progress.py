@@ -38,6 +38,7 @@ class ProgressTracker:
         self._last: tuple[float, int, int] | None = None  # (t, bytes_in, bytes_on_wire)
         self._rate_in: float | None = None  # bytes/s into the tunnel, smoothed
         self.peak_wire_bps = 0.0
+        self.peak_throttle = 0
         self.progress = MigrationProgress()
 
     def sample(self, t: float, job: dict[str, Any] | None, tunnel: TunnelStats) -> MigrationProgress:
@@ -59,6 +60,7 @@ class ProgressTracker:
         page = int(job.get("memory_page_size") or 4096)
         dirty_bps = float(job.get("memory_dirty_rate") or 0) * page * 8
         remaining = int(job.get("memory_remaining") or job.get("data_remaining") or 0)
+        self.peak_throttle = max(self.peak_throttle, int(job.get("auto_converge_throttle") or 0))
         prev = self.progress
         self.progress = MigrationProgress(
             bytes_total=int(job.get("memory_total") or job.get("data_total") or prev.bytes_total),
@@ -100,6 +102,7 @@ class ProgressTracker:
         p.compression_ratio = round(tunnel.ratio, 3)
         p.bytes_remaining = 0
         p.eta_s = 0.0
+        p.throttle_percent = self.peak_throttle  # once finished: the most guest CPU it took
         if "time_elapsed" in c:
             p.elapsed_s = round(float(c["time_elapsed"]) / 1000, 3)
         self.progress = p

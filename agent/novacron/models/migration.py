@@ -51,7 +51,9 @@ class MigrationProgress(_Strict):
     downtime_ms: float | None = None
     bytes_remaining: int = Field(default=0, description="Memory QEMU still has to send.")
     iteration: int = Field(default=0, description="Pre-copy pass over guest memory.")
-    throttle_percent: int = Field(default=0, description="Auto-converge vCPU throttle (guest CPU taken).")
+    throttle_percent: int = Field(
+        default=0, description="Auto-converge vCPU throttle (guest CPU taken); once finished, its peak."
+    )
     elapsed_s: float = Field(default=0.0, description="Seconds since the transfer started.")
 
 

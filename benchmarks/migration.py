@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
 import sys
 import tempfile
 import threading
@@ -359,6 +360,7 @@ def main() -> int:
                 print(f"[{profile}] {method}: {json.dumps(asdict(r))}", flush=True)
     finally:
         cluster.close()
+        shutil.rmtree(work, ignore_errors=True)
     out = table(results, args.cap)
     setup = (f"Guest: {args.memory} MiB, {args.wss} MiB working set rewritten at {args.rate} MiB/s; memory dump: "
              f"{dump['zero_fraction'] * 100:.0f}% zero pages, zstd-1 ratio {dump['zstd1_ratio']} "

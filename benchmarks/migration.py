@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -189,6 +190,9 @@ def run_plain(cluster: Cluster, image: GuestImage, profile: str, method: str, ar
         wire = tx_bytes(a) - before
         if "dom" in box:
             stats = box["dom"].jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+            if args.verbose:
+                print(f"    libvirt job: elapsed {stats.get('time_elapsed')} ms, downtime {stats.get('downtime')} ms, "
+                      f"memory {stats.get('memory_processed', 0) / 1e6:.0f} MB", flush=True)
             beat = log.last_heartbeat()
             log.wait_for_heartbeat_after(beat.counter if beat else 0, timeout=60)
             where = "b" if not log.kernel_errors() and not log.corruption() else "b, guest broken"
@@ -273,10 +277,16 @@ def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.N
             if time.monotonic() - t0 > args.cap:
                 m = c.cancel_migration(m.id)
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
             m = c.get_migration(m.id)
         total = time.monotonic() - t0
         wire = tx_bytes(a) - before
+        if args.verbose:
+            for node in (a, b):
+                assert node.agent is not None
+                for line in node.agent.output:
+                    if m.id in line:
+                        print(f"    {node.node_id}: {line}", flush=True)
         p = m.progress
         detail = (f"mode {mode}, {p.streams} streams, HDE ratio {p.compression_ratio:.2f}, "
                   f"peak throttle {p.throttle_percent}%, {m.error or ''}").rstrip(", ")  # fmt: skip
@@ -296,16 +306,67 @@ def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.N
 
 
 # -- report ------------------------------------------------------------------------------------
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def aggregate(results: list[Result]) -> list[dict[str, Any]]:
+    """One row per (profile, method): medians over the runs that finished, and how many did."""
+    rows: list[dict[str, Any]] = []
+    keys = list(dict.fromkeys((r.profile, r.method) for r in results))
+    for profile, method in keys:
+        runs = [r for r in results if (r.profile, r.method) == (profile, method)]
+        ok = [r for r in runs if r.finished and r.total_s is not None]
+        downs = [r.downtime_ms for r in ok if r.downtime_ms is not None]
+        rows.append({
+            "profile": profile, "method": method, "runs": len(runs), "finished": len(ok),
+            "total_s": _median([r.total_s for r in ok]) if ok else None,  # type: ignore[misc]
+            "total_range": (min(r.total_s for r in ok), max(r.total_s for r in ok)) if ok else None,  # type: ignore[type-var]
+            "downtime_ms": _median(downs) if downs else None,
+            "wire_bytes": _median([r.wire_bytes for r in (ok or runs)]),
+            "runs_after": ", ".join(sorted({r.runs_after for r in runs})),
+            "detail": next((r.detail for r in reversed(runs) if r.detail), ""),
+        })  # fmt: skip
+    return rows
+
+
 def table(results: list[Result], cap: float) -> str:
-    lines = ["| profile | method | total | downtime | on the wire | guest afterwards | notes |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for r in results:
-        total = f"{r.total_s:.2f} s" if r.finished and r.total_s is not None else f"did not finish in {cap:g} s"
-        down = f"{r.downtime_ms:.0f} ms" if r.downtime_ms is not None else "—"
-        where = {"a": "runs on a", "b": "runs on b"}.get(r.runs_after, r.runs_after)
-        lines.append(f"| {r.profile} | {LABELS[r.method]} | {total} | {down} | {r.wire_bytes / 1e6:.0f} MB | {where} | "
-                     f"{r.detail} |")  # fmt: skip
+    lines = ["| profile | method | total (median, min-max) | downtime (median) | on the wire | runs finished | "
+             "guest afterwards | notes (last run) |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for row in aggregate(results):
+        if row["total_s"] is not None and row["finished"] == row["runs"]:
+            lo, hi = row["total_range"]
+            total = f"{row['total_s']:.2f} s ({lo:.2f}-{hi:.2f})" if row["runs"] > 1 else f"{row['total_s']:.2f} s"
+        elif row["total_s"] is not None:
+            total = f"{row['total_s']:.2f} s (only {row['finished']} of {row['runs']} finished)"
+        else:
+            total = f"did not finish in {cap:g} s"
+        down = f"{row['downtime_ms']:.0f} ms" if row["downtime_ms"] is not None else "—"
+        where = ", ".join({"a": "runs on a", "b": "runs on b"}.get(w, w) for w in row["runs_after"].split(", "))
+        lines.append(f"| {row['profile']} | {LABELS[row['method']]} | {total} | {down} | {row['wire_bytes'] / 1e6:.0f} MB "
+                     f"| {row['finished']}/{row['runs']} | {where} | {row['detail']} |")  # fmt: skip
     return "\n".join(lines)
+
+
+def ratios(results: list[Result]) -> str:
+    """DWCP next to each baseline, per profile, from the medians (time ratios: machine-noise tolerant)."""
+    rows = {(r["profile"], r["method"]): r for r in aggregate(results)}
+    out = []
+    for profile in dict.fromkeys(r.profile for r in results):
+        d = rows.get((profile, "dwcp"))
+        if d is None or d["total_s"] is None:
+            continue
+        parts = []
+        for m in METHODS[:-1]:
+            b = rows.get((profile, m))
+            if b is None:
+                continue
+            if b["total_s"] is None:
+                parts.append(f"{LABELS[m]}: did not finish")
+            else:
+                parts.append(f"{LABELS[m]} {b['total_s']:.2f} s = {b['total_s'] / d['total_s']:.2f}x DWCP's time")
+        out.append(f"- {profile}: DWCP {d['total_s']:.2f} s; " + "; ".join(parts))
+    return "\n".join(out)
 
 
 def write_readme(path: Path, body: str) -> None:
@@ -329,8 +390,11 @@ def main() -> int:
     ap.add_argument("--rate", type=int, default=29, help="working-set rewrite rate, MiB/s (29 MiB/s = 30 MB/s)")
     ap.add_argument("--cap", type=float, default=300.0, help="seconds before a run counts as did-not-finish")
     ap.add_argument("--settle", type=float, default=5.0, help="seconds of workload after READY before migrating")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per cell (medians reported); a cell that does "
+                    "not finish once is not run again")
     ap.add_argument("--readme", type=Path, default=None, help="write the table into this README")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--verbose", action="store_true", help="print the agents' migration log lines")
     args = ap.parse_args()
     image = build_guest()
     work = Path(tempfile.mkdtemp(prefix="nc-bench-", dir="/var/tmp"))
@@ -348,20 +412,26 @@ def main() -> int:
             if cluster.testbed.profile.name != profile:
                 cluster.testbed.set_profile(profile)
                 time.sleep(10)  # let the agents' probes see the new link
-            for method in methods:
-                print(f"[{profile}] {method} ...", flush=True)
-                if method == "dwcp":
-                    r = run_dwcp(cluster, image, profile, args)
-                elif method.startswith("multifd"):
-                    r = run_multifd_direct(cluster, image, profile, args, work)
-                else:
-                    r = run_plain(cluster, image, profile, method, args, work)
-                results.append(r)
-                print(f"[{profile}] {method}: {json.dumps(asdict(r))}", flush=True)
+            dnf: set[str] = set()
+            for rep in range(args.repeat):  # round-robin: the machine's drift hits every method alike
+                for method in methods:
+                    if method in dnf:
+                        continue  # one cancelled run is proof enough; do not spend another --cap on it
+                    print(f"[{profile}] {method} run {rep + 1}/{args.repeat} ...", flush=True)
+                    if method == "dwcp":
+                        r = run_dwcp(cluster, image, profile, args)
+                    elif method.startswith("multifd"):
+                        r = run_multifd_direct(cluster, image, profile, args, work)
+                    else:
+                        r = run_plain(cluster, image, profile, method, args, work)
+                    results.append(r)
+                    if not r.finished:
+                        dnf.add(method)
+                    print(f"[{profile}] {method}: {json.dumps(asdict(r))}", flush=True)
     finally:
         cluster.close()
         shutil.rmtree(work, ignore_errors=True)
-    out = table(results, args.cap)
+    out = table(results, args.cap) + "\n\nBaseline time / DWCP time (> 1: DWCP faster):\n" + ratios(results)
     setup = (f"Guest: {args.memory} MiB, {args.wss} MiB working set rewritten at {args.rate} MiB/s; memory dump: "
              f"{dump['zero_fraction'] * 100:.0f}% zero pages, zstd-1 ratio {dump['zstd1_ratio']} "
              f"({dump['zstd1_ratio_nonzero']} over non-zero pages). QEMU {_qemu_version()}, TCG, 2 cores.")  # fmt: skip

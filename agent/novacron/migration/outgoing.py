@@ -168,6 +168,7 @@ class OutgoingMigration:
         assert self._dom is not None and self._dconn is not None and self.relay is not None
         loop = asyncio.get_running_loop()
         self._migrating = True
+        t_start = time.monotonic()
         fut = loop.run_in_executor(d.pool, lv.migrate, self._dom, self._dconn, params, vflags)
         deadline = time.monotonic() + m.options.timeout_s
         last_save = last_tune = time.monotonic()
@@ -187,11 +188,21 @@ class OutgoingMigration:
                 if time.monotonic() - last_save >= SAVE_EVERY_S:
                     last_save = time.monotonic()
                     await self._save()
+                    if job:  # one progress line a second: what QEMU thinks of the link next to the tunnel's view
+                        log.info(
+                            "migration %s: iteration %s, %.0f MB left, QEMU sends %.0f MB/s, tunnel takes %.0f MB/s "
+                            "and puts %.0f MB/s on the wire, guest dirties %.0f MB/s, throttle %s%%", m.id,
+                            p.iteration, p.bytes_remaining / 1e6, (job.get("memory_bps") or 0) / 1e6,
+                            self.tracker.rate_in / 1e6, p.throughput_bps / 8e6, p.dirty_rate_bps / 8e6,
+                            p.throttle_percent,
+                        )  # fmt: skip
                 if time.monotonic() > deadline and self._stop is None:
                     await self._request_stop(Stop("failed", f"timed out after {m.options.timeout_s:g}s"))
                 elif self._stop is not None:  # asked before libvirt's job existed: ask again
                     await d.run(lv.abort_job, self._dom)
-            return fut.result()
+            new_dom = fut.result()
+            log.info("migration %s: libvirt's migrate call took %.0f ms", m.id, (time.monotonic() - t_start) * 1000)
+            return new_dom
         except libvirt.libvirtError as exc:
             # libvirt may fail after the destination started (e.g. in its confirm step): ask it.
             runs = await d.run(lv.domain_state, self._dconn, m.vm)

@@ -41,6 +41,11 @@ class ProgressTracker:
         self.peak_throttle = 0
         self.progress = MigrationProgress()
 
+    @property
+    def rate_in(self) -> float:
+        """Bytes/s of QEMU's stream entering the tunnel, smoothed (0 before two samples)."""
+        return self._rate_in or 0.0
+
     def sample(self, t: float, job: dict[str, Any] | None, tunnel: TunnelStats) -> MigrationProgress:
         if self._t0 is None:
             self._t0 = t

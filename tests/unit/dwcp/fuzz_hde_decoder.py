@@ -18,11 +18,18 @@ except ImportError:  # pragma: no cover - optional tool
 
 _enc = HdeEncoder(chunk_size=1024, dict_capacity=8, frame_bytes=4096, mode="always")
 SEED = b"".join(_enc.encode(bytes(range(256)) * 40 + bytes(3000)) + _enc.flush())
+# a framing="qemu" (version 2, RAW records) stream: a ram section with two pages and a zero page
+_qenc = HdeEncoder(framing="qemu", dict_capacity=8, frame_bytes=4096, mode="always")
+_ram = b"\x01\x00\x00\x00\x02\x03ram" + bytes(4) + b"\x00\x00\x00\x04" + (0x10).to_bytes(8, "big")
+_ram += b"\x02\x00\x00\x00\x02" + (0x08).to_bytes(8, "big") + b"\x06pc.ram" + bytes(range(256)) * 16
+_ram += (0x1000 | 0x28).to_bytes(8, "big") + bytes(range(255, -1, -1)) * 16 + (0x2000 | 0x22).to_bytes(8, "big") + b"\x00"
+SEED_QEMU = b"".join(_qenc.encode(_ram + (0x10).to_bytes(8, "big")) + _qenc.flush())
 
 
 def test_one_input(data: bytes) -> None:
-    # half the inputs are mutations of a valid stream, so the fuzzer gets past preamble and crc
-    stream = SEED[: len(SEED) // 2] + data if data[:1] == b"\x00" else data
+    # a third of the inputs are mutations of a valid stream, so the fuzzer gets past preamble and crc
+    seed = {b"\x00": SEED, b"\x01": SEED_QEMU}.get(data[:1])
+    stream = seed[: len(seed) // 2] + data if seed else data
     dec = HdeDecoder(max_output=1 << 20)
     try:
         for i in range(0, len(stream), 97):

@@ -29,6 +29,7 @@ class HdeDecoder:
         self._chunk_size = 0
         self._zero = b""
         self._seq = 0
+        self._version = 0  # from the preamble; every frame must carry the same
         self._header: tuple[int, int, int, int, int] | None = None  # codec, wire, payload, out, crc
         self._error: HdeProtocolError | None = None
         self._decompressor = Decompressor()
@@ -87,12 +88,12 @@ class HdeDecoder:
             wire = bytes(buf[pos : pos + wire_len])
             pos += wire_len
             head = fmt.FRAME.pack(
-                fmt.FRAME_MAGIC, fmt.VERSION, codec, self._seq, wire_len, payload_len, out_len, 0
+                fmt.FRAME_MAGIC, self._version, codec, self._seq, wire_len, payload_len, out_len, 0
             )
             if zlib.crc32(wire, zlib.crc32(head[:20])) != crc:
                 raise HdeProtocolError(f"frame {self._seq}: checksum mismatch (corrupt or altered data)")
             payload = self._decompressor.decompress(codec, wire, payload_len)
-            out.append(self._records(payload, out_len))
+            self._records(payload, out_len, out)
             produced += out_len
             self._header = None
             self._seq = (self._seq + 1) & 0xFFFFFFFF
@@ -107,9 +108,9 @@ class HdeDecoder:
             raise HdeProtocolError(f"stream does not start with the HDE preamble (got {magic!r})")
         if zlib.crc32(raw[:12]) != crc:
             raise HdeProtocolError("preamble checksum mismatch (corrupt stream start)")
-        if version != fmt.VERSION or reserved:
+        if version not in fmt.VERSIONS or reserved:
             raise HdeProtocolError(
-                f"unsupported HDE version {version} (reserved={reserved}); this is {fmt.VERSION}"
+                f"unsupported HDE version {version} (reserved={reserved}); this decoder reads {fmt.VERSIONS}"
             )
         chunk_size = chunk_kib * 1024
         if not fmt.MIN_CHUNK <= chunk_size <= fmt.MAX_CHUNK:
@@ -120,6 +121,7 @@ class HdeDecoder:
                 f"over the limit of {self.max_dict_bytes} bytes"
             )
         self._ring = ChunkRing(capacity)
+        self._version = version
         self._chunk_size = chunk_size
         self._zero = bytes(chunk_size)
 
@@ -128,8 +130,8 @@ class HdeDecoder:
         where = f"frame {self._seq}"
         if magic != fmt.FRAME_MAGIC:
             raise HdeProtocolError(f"{where}: bad magic {magic!r} (stream out of sync or not HDE)")
-        if version != fmt.VERSION:
-            raise HdeProtocolError(f"{where}: unsupported version {version}")
+        if version != self._version:
+            raise HdeProtocolError(f"{where}: version {version} in a version {self._version} stream")
         if codec not in (fmt.CODEC_RAW, fmt.CODEC_ZSTD, fmt.CODEC_LZ4):
             raise HdeProtocolError(f"{where}: unknown codec {codec}")
         if seq != self._seq:
@@ -149,11 +151,12 @@ class HdeDecoder:
             raise HdeProtocolError(f"{where}: empty frame")
         return codec, wire_len, payload_len, out_len, crc
 
-    def _records(self, payload: bytes, out_len: int) -> bytes:
+    def _records(self, payload: bytes, out_len: int, result: list[bytes]) -> None:
+        """Appends the frame's decoded pieces to `result` (joined once per feed, not per frame)."""
         ring = self._ring
         assert ring is not None
         size = self._chunk_size
-        out: list[bytes] = []
+        out = result
         total, pos, end = 0, 0, len(payload)
         where = f"frame {self._seq}"
         while pos < end:
@@ -182,6 +185,15 @@ class HdeDecoder:
                     chunk = payload[pos : pos + n]
                     pos += n
                     ring.append(chunk)
+            elif tag == fmt.TAG_RAW and self._version == fmt.VERSION_RAW:
+                if end - pos < fmt.LEN.size:
+                    raise HdeProtocolError(f"{where}: truncated record header at {pos}")
+                n = fmt.LEN.unpack_from(payload, pos)[1]
+                pos += fmt.LEN.size
+                if not 1 <= n <= end - pos:
+                    raise HdeProtocolError(f"{where}: raw run of {n} bytes is empty or runs past the frame")
+                chunk = payload[pos : pos + n]
+                pos += n
             elif tag == fmt.TAG_DELTA:
                 if end - pos < fmt.DELTA.size:
                     raise HdeProtocolError(f"{where}: truncated delta record at {pos}")
@@ -205,4 +217,3 @@ class HdeDecoder:
             out.append(chunk)
         if total != out_len:
             raise HdeProtocolError(f"{where}: records expand to {total} bytes, header declares {out_len}")
-        return b"".join(out)

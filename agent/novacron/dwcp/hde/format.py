@@ -16,6 +16,10 @@ Records (inside the decompressed payload), tag byte first:
     0x02 ZERO     len u32                  - all-zero chunk, not added (it costs 5 bytes anyway)
     0x03 REF      id u64                   - repeat of dictionary chunk `id`, re-added (refresh)
     0x04 DELTA    base u64, len u32, xor   - chunk = xor with dictionary chunk `base` (zero padded)
+    0x05 RAW      len u32, data            - stream bytes that are no chunk (QEMU record headers,
+                                             device state); not added to the dictionary. Version 2 only.
+Version 1 streams (fixed grid) use records 0x01..0x04; version 2 (framing="qemu") adds RAW. The
+preamble and every frame carry the version; a decoder accepts both, an old one refuses version 2.
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ PREAMBLE = struct.Struct("<4sBBHII")
 PREAMBLE_MAGIC: Final = b"HDES"
 FRAME = struct.Struct("<2sBBIIIII")
 FRAME_MAGIC: Final = b"HF"
-VERSION: Final = 1
+VERSION_GRID: Final = 1  # records 0x01..0x04 only
+VERSION_RAW: Final = 2  # adds RAW records (framing="qemu"); a version-1 decoder refuses it up front
+VERSION: Final = VERSION_GRID
+VERSIONS: Final = (VERSION_GRID, VERSION_RAW)
 
 CODEC_RAW: Final = 0
 CODEC_ZSTD: Final = 1
@@ -38,6 +45,7 @@ TAG_LITERAL: Final = 0x01
 TAG_ZERO: Final = 0x02
 TAG_REF: Final = 0x03
 TAG_DELTA: Final = 0x04
+TAG_RAW: Final = 0x05
 
 LEN = struct.Struct("<BI")  # tag + length (LITERAL, ZERO)
 REF = struct.Struct("<BQ")  # tag + chunk id
@@ -46,9 +54,9 @@ DELTA = struct.Struct("<BQI")  # tag + base id + length
 MAX_FRAME: Final = 16 << 20  # bound for wire_len, payload_len and out_len
 MAX_CHUNK: Final = 64 << 10
 MIN_CHUNK: Final = 1 << 10
-MAX_DICT_CAPACITY: Final = 1 << 20
+MAX_DICT_CAPACITY: Final = 1 << 24  # 64 GiB of 4 KiB pages; the decoder's max_dict_bytes is the real bound
 
 
-def preamble(chunk_kib: int, dict_capacity: int) -> bytes:
-    head = PREAMBLE.pack(PREAMBLE_MAGIC, VERSION, 0, chunk_kib, dict_capacity, 0)[:12]
+def preamble(chunk_kib: int, dict_capacity: int, version: int = VERSION_GRID) -> bytes:
+    head = PREAMBLE.pack(PREAMBLE_MAGIC, version, 0, chunk_kib, dict_capacity, 0)[:12]
     return head + zlib.crc32(head).to_bytes(4, "little")

@@ -16,6 +16,7 @@ class HdeStats:
     delta_chunks: int = 0
     compressed_frames: int = 0
     raw_frames: int = 0
+    raw_bytes: int = 0  # framing="qemu": stream bytes sent as RAW records (not page bodies)
 
     @property
     def ratio(self) -> float:

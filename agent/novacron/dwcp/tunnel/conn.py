@@ -25,6 +25,7 @@ class HdeSettings:
     dict_capacity: int = 65536
     frame_bytes: int = 1 << 20
     mode: str = "adaptive"
+    framing: str = "grid"  # "qemu": cut at QEMU's pre-copy records (chunk_size 4096, see HdeEncoder)
 
     @classmethod
     def of(cls, value: HdeSettings | Mapping[str, Any] | None) -> HdeSettings | None:

@@ -42,11 +42,16 @@ WINDOW = 4 << 20  # at the start; then WINDOW_S of the measured wire rate, withi
 WINDOW_MIN, WINDOW_MAX, WINDOW_S = 1 << 20, 8 << 20, 0.1
 NOTSENT_LOWAT = 64 << 10
 HDE_FRAME = 512 << 10
-# HDE chunks of 16 KiB: a quarter of the per-chunk Python work of 4 KiB chunks. On QEMU's stream
-# (an 8-byte header before each page) dedup and delta find little at any chunk size, and zstd sees
-# the same bytes. 16384 remembered chunks bound the dictionary to 256 MiB per channel and side.
-HDE_CHUNK = 16 << 10
-HDE_DICT = 16384
+# HDE reads QEMU's pre-copy stream record by record (hde/qemu_records.py): each page body is one
+# 4 KiB chunk, deduplicated by content and delta-encoded against the last version of the same guest
+# page, so a page rewritten with a few changed bytes costs ~100 bytes instead of ~2 KiB of zstd.
+# That needs the previous version of every page still in the dictionary when it is sent again:
+# capacity = the guest's pages, bounded by HDE_DICT_MAX. The dictionary holds only pages actually
+# sent (zero pages never enter it), but both agents may hold up to HDE_DICT_MAX x 4 KiB (1 GiB) per
+# migration for a guest that large and busy; they free it when the migration ends.
+HDE_CHUNK = 4 << 10
+HDE_DICT_MIN = 16384
+HDE_DICT_MAX = 262144
 QEMU_SOCKET_BUFFER = 256 << 10
 # Auto-converge: QEMU's defaults (20 % then +10 % per pass) need many long passes on a slow link;
 # starting at 30 % and stepping 20 % converges in a few passes, at that cost in guest CPU time.
@@ -153,7 +158,14 @@ class ChannelPlan:
         return f"{self.streams} stream(s){tune}, {self.congestion}, {comp}"
 
 
-def channel_plan(options: MigrationOptions, profile: ModeProfile, flags: Flags) -> ChannelPlan:
+def hde_dictionary(memory_mib: int) -> int:
+    """Dictionary slots for a guest of `memory_mib`: one per guest page, within the bounds."""
+    return max(HDE_DICT_MIN, min(HDE_DICT_MAX, memory_mib * (MIB // HDE_CHUNK)))
+
+
+def channel_plan(
+    options: MigrationOptions, profile: ModeProfile, flags: Flags, *, memory_mib: int = 0
+) -> ChannelPlan:
     """v3 transport off: one TCP stream, no striping. v3 compression off (or compression "none"):
     raw bytes. "auto" compression in datacenter mode is raw too: there the link outruns the
     encoder (HDE's pass over every chunk costs more than the bytes it could save)."""
@@ -172,13 +184,14 @@ def channel_plan(options: MigrationOptions, profile: ModeProfile, flags: Flags) 
                     level=START_LEVEL,
                     frame_bytes=HDE_FRAME,
                     chunk_size=HDE_CHUNK,
-                    dict_capacity=HDE_DICT,
+                    dict_capacity=hde_dictionary(memory_mib),
                     mode="always",  # the level controller decides, from back-pressure
+                    framing="qemu",
                 )
         else:
             hde = HdeSettings(
                 algorithm=options.compression, level=START_LEVEL, frame_bytes=HDE_FRAME, chunk_size=HDE_CHUNK,
-                dict_capacity=HDE_DICT, mode="always",
+                dict_capacity=hde_dictionary(memory_mib), mode="always", framing="qemu",
             )
     return ChannelPlan(
         streams=streams,

@@ -5,6 +5,11 @@ allocation, the frame checksum is verified before decompressing, references must
 dictionary slot, and one feed() decodes at most `max_output` bytes so a tiny, highly compressed input
 cannot expand without limit (check `has_backlog` and call feed(b"") to continue). The first error
 is final, as in h11.
+
+`max_dict_bytes` caps the dictionary a preamble may declare (capacity x chunk size). It is also the
+memory this end commits: the ring ends up holding that many bytes of chunks (+ ~33 bytes of object
+header per chunk). A framing="qemu" sender sizes its dictionary to the guest's RAM, so the receiver
+must allow at least that (the 1 GiB default covers guests up to ~800 MiB at 1.25 x RAM).
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ import zlib
 
 from novacron.dwcp.hde import format as fmt
 from novacron.dwcp.hde.codec import Decompressor
+from novacron.dwcp.hde.delta import xor_chunk
 from novacron.dwcp.hde.dictionary import ChunkRing
-from novacron.dwcp.hde.encoder import xor_chunk
 from novacron.dwcp.hde.errors import HdeProtocolError
 
 

@@ -14,11 +14,12 @@ framing="qemu" is that chunker: qemu_records.py cuts the stream at QEMU's record
 records and device state go out as RAW records (never in the dictionary), each page body is one
 chunk whose delta base is the last version of the same guest page (an address -> chunk id map,
 resemblance only for pages without one), so a page rewritten in 72 bytes costs ~100 bytes on the
-wire. Set dict_capacity to the guest's page count (+ slack for rewrites): the ring must still hold a
-page's previous version when QEMU resends it. Memory, each end: ~4.2 KiB per slot once filled, i.e.
-about the guest RAM that is not zero; the encoder adds ~0.3 KiB per slot for its indexes.
+wire. Set dict_capacity to the guest's page count (+ ~25% for rewrites): the ring must still hold a
+page's previous version when QEMU resends it. Memory, each end, once the ring has filled (every page
+version sent fills a slot): ~4.15 KiB per slot on the decoder, ~4.4 KiB on the encoder (its indexes:
+content, address, feature), i.e. about 1.1 x dict_capacity x 4 KiB (measured).
 
-Delta base = resemblance, not position: each chunk yields up to three 32-byte "features" (head,
+On the grid, delta base = resemblance, not position: each chunk yields up to three 32-byte "features" (head,
 middle, tail; all-zero ones ignored). A page rewritten with a few small mutations keeps at least one
 feature, which names the chunk last sent with it; the XOR against that chunk is kept only when it
 has at most half the non-zero bytes of the chunk itself, and the frame compressor squeezes the zeros.
@@ -34,55 +35,16 @@ import numpy as np
 from novacron.dwcp.hde import format as fmt
 from novacron.dwcp.hde.adaptive import CompressionGovernor, check_mode
 from novacron.dwcp.hde.codec import Compressor
+from novacron.dwcp.hde.delta import _FEATURE, _NO_FEATURE, delta_record, features, xor_array
 from novacron.dwcp.hde.dictionary import ChunkRing
 from novacron.dwcp.hde.qemu_records import PAGE_SIZE, QemuRecordSplitter
 from novacron.dwcp.hde.stats import HdeStats
 from novacron.errors import InvalidInput
 
-_FEATURE = 32
-_NO_FEATURE = bytes(_FEATURE)
 FRAMINGS = ("grid", "qemu")
-
-
-def xor_array(chunk: bytes, base: bytes) -> np.ndarray:
-    """chunk XOR base as a uint8 array, base truncated or zero-padded to len(chunk)."""
-    n = len(chunk)
-    a = np.frombuffer(chunk, np.uint8)
-    if len(base) >= n:
-        return np.bitwise_xor(a, np.frombuffer(base, np.uint8, count=n))
-    x = a.copy()
-    x[: len(base)] ^= np.frombuffer(base, np.uint8)
-    return x
-
-
-def xor_chunk(chunk: bytes, base: bytes) -> bytes:
-    """chunk XOR base (see xor_array). Its own inverse, so the decoder uses it too."""
-    return xor_array(chunk, base).tobytes()
-
-
-def features(chunk: bytes) -> tuple[bytes, ...]:
-    n = len(chunk)
-    if n < 2 * _FEATURE:
-        return ()
-    mid = (n // 2) & ~7
-    found = (chunk[:_FEATURE], chunk[mid : mid + _FEATURE], chunk[n - _FEATURE :])
-    return tuple(f for f in found if f != _NO_FEATURE)
-
-
 _ZERO_PAGE = fmt.LEN.pack(fmt.TAG_ZERO, PAGE_SIZE)
 _LITERAL_PAGE = fmt.LEN.pack(fmt.TAG_LITERAL, PAGE_SIZE)
 _MID = PAGE_SIZE // 2
-
-
-def _delta_record(page: bytes, base: bytes, base_id: int) -> bytes | None:
-    """DELTA record of page against its previous version, or None when the XOR would not pay:
-    kept when it has at most an eighth of the page non-zero, or at most half the page's own non-zero bytes."""
-    n = len(page)
-    x = np.bitwise_xor(np.frombuffer(page, np.uint8), np.frombuffer(base, np.uint8, count=n))
-    changed = int(np.count_nonzero(x))
-    if changed > n // 8 and 2 * changed > int(np.count_nonzero(np.frombuffer(page, np.uint8))):
-        return None
-    return fmt.DELTA.pack(fmt.TAG_DELTA, base_id, n) + x.tobytes()
 
 
 class HdeEncoder:
@@ -91,6 +53,8 @@ class HdeEncoder:
     `frame_bytes` is how much stream data one frame carries (bigger: better ratio, more latency).
     Call `record_elapsed(seconds)` after each encode()/flush() with the wall time it took; with
     `set_link_rate(bytes_per_s)` that lets the adaptive mode drop compression on fast links.
+    `framing`: "grid" (fixed chunks, format version 1) or "qemu" (QEMU pre-copy records, version 2,
+    chunk_size must be 4096; size `dict_capacity` from the guest's RAM, see the module docstring).
     """
 
     def __init__(
@@ -219,7 +183,7 @@ class HdeEncoder:
         self.stats.bytes_out += len(pre)
         return [pre]
 
-    def _tokens(self, tokens: list[tuple[int, bytes]], out: list[bytes]) -> None:
+    def _tokens(self, tokens: list[tuple[int, bytes, bytes]], out: list[bytes]) -> None:
         """framing="qemu": RAW records for raw runs, one chunk per page body, the delta base being
         the last version of the same guest page, else (a first send) the page last sent with the
         same 32 middle bytes. One flat loop with locals: it runs per page, and every call or
@@ -230,17 +194,18 @@ class HdeEncoder:
         pack, ref, zero, delta_on = fmt.LEN.pack, fmt.REF.pack, self._zero, self.delta
         records, frame_in, limit = self._records, self._frame_in, self.frame_bytes
         pages = literal = dedup = zeros = deltas = raw_bytes = 0
-        for key, data in tokens:
-            if key < 0:
-                n = len(data)
-                if n >= limit - frame_in:
+        for key, raw, data in tokens:
+            if raw:
+                n = len(raw)
+                if n < limit - frame_in:
+                    records.append(pack(fmt.TAG_RAW, n) + raw)
+                    frame_in += n
+                    raw_bytes += n
+                else:
                     self._frame_in = frame_in
-                    self._add_raw(data, out)
+                    self._add_raw(raw, out)
                     records, frame_in = self._records, self._frame_in
-                    continue
-                records.append(pack(fmt.TAG_RAW, n) + data)
-                frame_in += n
-                raw_bytes += n
+            if key < 0:
                 continue
             pages += 1
             if data == zero:
@@ -264,7 +229,7 @@ class HdeEncoder:
                                 feats = (mid,)
                                 base_id = by_feature.get(mid)
                         if base_id is not None and ring.next_id - base_id <= cap:
-                            rec = _delta_record(data, slots[base_id % cap], base_id)  # type: ignore[arg-type]
+                            rec = delta_record(data, slots[base_id % cap], base_id)  # type: ignore[arg-type]
                     if rec is None:
                         literal += 1
                         records.append(_LITERAL_PAGE)

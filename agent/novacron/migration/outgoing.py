@@ -173,6 +173,7 @@ class OutgoingMigration:
         fut = loop.run_in_executor(d.pool, lv.migrate, self._dom, self._dconn, params, vflags)
         deadline = time.monotonic() + m.options.timeout_s
         last_save = last_tune = time.monotonic()
+        downtime_ms = planning.qemu_downtime_ms(m.options)
         limit_bps = (m.options.bandwidth_limit_mbps or 0) * 1e6
         try:
             while not fut.done():
@@ -186,6 +187,7 @@ class OutgoingMigration:
                 if time.monotonic() - last_tune >= TUNE_EVERY_S:
                     self.relay.tune(time.monotonic() - last_tune)
                     last_tune = time.monotonic()
+                    downtime_ms = await self._correct_downtime(job, downtime_ms)
                 if time.monotonic() - last_save >= SAVE_EVERY_S:
                     last_save = time.monotonic()
                     await self._save()
@@ -214,6 +216,24 @@ class OutgoingMigration:
             raise Stop("failed", f"libvirt: {exc.get_error_message()}") from None
         finally:
             self._migrating = False
+
+    async def _correct_downtime(self, job: dict[str, Any] | None, current: int) -> int:
+        """Keep QEMU's downtime limit true to the tunnel's real pace (plan.corrected_downtime_ms);
+        libvirt allows this call during the migration job. Changes under 20 % are not sent."""
+        if not job or self._dom is None or self.relay is None or not self.relay.channels:
+            return current
+        base = planning.qemu_downtime_ms(self.m.options)
+        want = planning.corrected_downtime_ms(base, float(job.get("memory_bps") or 0), self.tracker.rate_in)
+        if abs(want - current) < 0.2 * current:
+            return current
+        try:
+            await self.d.run(lv.set_max_downtime, self._dom, want)
+        except NovacronError as exc:  # the job may just have ended: keep going with the old limit
+            log.info("migration %s: downtime limit not changed: %s", self.m.id, exc.detail)
+            return current
+        log.info("migration %s: QEMU downtime limit %d ms (QEMU sees %.0f MB/s, the tunnel drains %.0f MB/s)",
+                 self.m.id, want, (job.get("memory_bps") or 0) / 1e6, self.tracker.rate_in / 1e6)  # fmt: skip
+        return want
 
     async def _switchover(self, new_dom: libvirt.virDomain) -> None:
         d, m = self.d, self.m

@@ -57,11 +57,17 @@ QEMU_SOCKET_BUFFER = 256 << 10
 # starting at 30 % and stepping 20 % converges in a few passes, at that cost in guest CPU time.
 AUTO_CONVERGE_INITIAL = 30
 AUTO_CONVERGE_INCREMENT = 20
-# zstd level a migration channel starts at. The mode profile's level suits bulk data; on QEMU's
-# stream here HDE+zstd encodes ~85 MB/s at level 1 (ratio 1.8), ~47 MB/s at 3 (2.2), ~34 MB/s at
-# 6 (2.3): anything above 1 is slower than a 1 Gbit/s link. compression.LevelController moves it
+# zstd level a migration channel starts at. The mode profile's level suits bulk data; on a real
+# QEMU stream here HDE (qemu framing) + zstd-1 encodes ~350 MB/s on an idle core (ratio 2.6 with
+# page deltas; benchmarks/hde_qemu.py), far less with the guest and QEMU on the same 2 cores; higher
+# levels cost 2-3x the time for ~10 % more ratio. compression.LevelController moves it
 # (0 = stored frames .. 6) from the channel's back-pressure while the migration runs.
 START_LEVEL = 1
+# Bounds for the level controller. Not 0: with page-keyed HDE, zstd-1 runs faster than the TLS and
+# framing behind it, and every byte it saves is a byte less to encrypt, send and decrypt on CPUs the
+# guest shares. Not above 3: at the switch-over the last pass is encoded while the guest is paused,
+# and levels above 3 cost 2-3x the time for a few percent of ratio.
+LEVEL_MIN, LEVEL_MAX = 1, 3
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,21 @@ def qemu_downtime_ms(options: MigrationOptions) -> int:
     """QEMU's share of the downtime budget: the rest is for the tunnel's pipeline (the bytes in
     flight and queued when QEMU stops the guest, and the return-path round trip)."""
     return max(20, options.max_downtime_ms // 2)
+
+
+def corrected_downtime_ms(base_ms: int, qemu_bytes_per_s: float, tunnel_bytes_per_s: float) -> int:
+    """QEMU's downtime limit, corrected for how fast the tunnel really drains its stream.
+
+    QEMU switches over once what is left fits in (its bandwidth estimate x limit). It measures how
+    fast its socket accepts bytes, and the tunnel's entrance accepts bursts faster than the link
+    behind it drains them (seen: QEMU 263 MB/s, tunnel 117 MB/s on the constrained link with page
+    deltas): the last pass then takes twice QEMU's budget. Scaling the limit by tunnel/QEMU rate
+    makes QEMU's threshold the bytes the tunnel can really move in `base_ms`. Never above base_ms;
+    at least 10 ms (QEMU still converges: each pass is smaller than the last when the guest dirties
+    less than the tunnel carries)."""
+    if qemu_bytes_per_s <= 0 or tunnel_bytes_per_s <= 0:
+        return base_ms
+    return int(max(10, min(base_ms, base_ms * tunnel_bytes_per_s / qemu_bytes_per_s)))
 
 
 def window_for(wire_bytes_per_s: float) -> int:

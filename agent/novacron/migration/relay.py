@@ -22,6 +22,8 @@ from novacron.dwcp.tunnel import Channel, ChannelError, ChannelReader, open_chan
 from novacron.migration.compression import FillMeter, LevelController
 from novacron.migration.plan import (
     DEST_HOST,
+    LEVEL_MAX,
+    LEVEL_MIN,
     NOTSENT_LOWAT,
     QEMU_SOCKET_BUFFER,
     SOURCE_HOST,
@@ -61,6 +63,11 @@ async def _copy_out(reader: ChannelReader, writer: asyncio.StreamWriter, first: 
         with contextlib.suppress(OSError):
             writer.write_eof()
     return total
+
+
+def _level_controller(level: int) -> LevelController:
+    lo, hi = LEVEL_MIN, LEVEL_MAX
+    return LevelController(start=min(hi, max(lo, level)), lowest=lo, highest=hi)
 
 
 def _abort(writer: asyncio.StreamWriter | None) -> None:
@@ -127,7 +134,7 @@ class OutgoingRelay:
             self._sent[id(ch)] = sent
             if ch.hde is None:
                 continue
-            ctl, meter = self._levels.setdefault(id(ch), (LevelController(start=ch.hde.level), FillMeter()))
+            ctl, meter = self._levels.setdefault(id(ch), (_level_controller(ch.hde.level), FillMeter()))
             fill = meter.take()
             level = ctl.on_sample(fill) if fill is not None else None
             if level is None:
@@ -143,7 +150,7 @@ class OutgoingRelay:
             await asyncio.sleep(FILL_SAMPLE_S)
             for ch in self.channels:
                 if ch.hde is not None and ch.running:
-                    entry = self._levels.setdefault(id(ch), (LevelController(start=ch.hde.level), FillMeter()))
+                    entry = self._levels.setdefault(id(ch), (_level_controller(ch.hde.level), FillMeter()))
                     entry[1].add(ch.sender.total_outstanding, ch.sender.window_bytes)
 
     def apply_congestion(self, congestion: str) -> None:

@@ -62,6 +62,39 @@ def test_v3_flags_off_and_explicit_options() -> None:
     assert p.hde is not None and p.hde.algorithm == "lz4" and p.hde.mode == "always"
 
 
+def test_hde_reads_qemu_records_with_a_dictionary_sized_to_the_guest() -> None:
+    profile = profile_for("internet", DwcpConfig())
+    small = plan.channel_plan(MigrationOptions(), profile, ON, memory_mib=64)
+    mid = plan.channel_plan(MigrationOptions(), profile, ON, memory_mib=512)
+    huge = plan.channel_plan(MigrationOptions(), profile, ON, memory_mib=64 << 10)
+    assert small.hde and mid.hde and huge.hde
+    assert (small.hde.framing, small.hde.chunk_size) == ("qemu", 4096)
+    assert small.hde.dict_capacity == plan.HDE_DICT_MIN  # 64 MiB = 16384 pages
+    assert mid.hde.dict_capacity == 512 * 256  # one slot per 4 KiB page of the guest
+    assert huge.hde.dict_capacity == plan.HDE_DICT_MAX  # bounded: 1 GiB of pages per side
+    # the receiving agent's decoder accepts that dictionary (its default bound is 1 GiB)
+    assert plan.HDE_DICT_MAX * plan.HDE_CHUNK <= 1 << 30
+
+
+def test_downtime_limit_follows_the_tunnel_not_qemus_estimate() -> None:
+    assert plan.corrected_downtime_ms(150, 263e6, 117e6) == 66  # QEMU overrates the link 2.25x
+    assert plan.corrected_downtime_ms(150, 100e6, 200e6) == 150  # never above the budget
+    assert plan.corrected_downtime_ms(150, 1e9, 1e6) == 10  # floor: QEMU must still be able to finish
+    assert plan.corrected_downtime_ms(150, 0, 1e6) == 150  # no estimate yet: unchanged
+    assert plan.corrected_downtime_ms(150, 1e6, 0) == 150
+
+
+def test_level_controller_stays_within_the_migration_bounds() -> None:
+    from novacron.migration.relay import _level_controller
+
+    ctl = _level_controller(0)
+    assert ctl.level == plan.LEVEL_MIN
+    levels = {ctl.on_sample(0.0) for _ in range(20)} | {ctl.level}
+    assert min(x for x in levels if x is not None) == plan.LEVEL_MIN  # an empty window never stores raw
+    levels = {ctl.on_sample(1.0) for _ in range(20)}
+    assert max(x for x in levels if x is not None) == plan.LEVEL_MAX == ctl.level
+
+
 def test_rewrite_domain_xml_moves_node_and_console() -> None:
     xml = (
         f"<domain type='qemu' xmlns:novacron='{NS}'><name>w</name><metadata><novacron:vm>"

@@ -128,6 +128,14 @@ def corrected_downtime_ms(base_ms: int, qemu_bytes_per_s: float, tunnel_bytes_pe
     return int(max(10, min(base_ms, base_ms * tunnel_bytes_per_s / qemu_bytes_per_s)))
 
 
+# Decoded bytes a channel may keep ahead of the destination QEMU (CREDIT frames; see tunnel/reader.py):
+# what still waits there when QEMU stops the guest is downtime, and with page deltas 1 MB on the wire
+# can be 30 MB for the destination to decode and load. Fixed, not derived from the measured rate:
+# a window sized from the rate it limits only ever shrinks (measured: 4 MiB at 50 ms RTT held a
+# 1 Gbit/s migration to 25 MB/s). 16 MiB covers ~300 MB/s of decoded stream at 50 ms RTT.
+RAW_WINDOW = 16 << 20
+
+
 def window_for(wire_bytes_per_s: float) -> int:
     """The channel's send window for its measured wire rate (see WINDOW)."""
     return int(min(WINDOW_MAX, max(WINDOW_MIN, wire_bytes_per_s * WINDOW_S)))

@@ -26,6 +26,7 @@ from novacron.migration.plan import (
     LEVEL_MIN,
     NOTSENT_LOWAT,
     QEMU_SOCKET_BUFFER,
+    RAW_WINDOW,
     SOURCE_HOST,
     ChannelPlan,
     window_for,
@@ -49,16 +50,23 @@ class PeerEndpoint:
     tls: ssl.SSLContext
 
 
-async def _copy_out(reader: ChannelReader, writer: asyncio.StreamWriter, first: bytes = b"") -> int:
-    """Channel -> socket until the channel ends; half-closes the socket after."""
+async def _copy_out(
+    reader: ChannelReader, writer: asyncio.StreamWriter, first: bytes = b"", count: Callable[[int], None] | None = None
+) -> int:
+    """Channel -> socket until the channel ends; half-closes the socket after. `count` hears of
+    every piece written, so progress is visible while the copy runs."""
     total = 0
     if first:
         writer.write(first)
         total += len(first)
+        if count:
+            count(len(first))
     async for data in reader:
         writer.write(data)
         await writer.drain()
         total += len(data)
+        if count:
+            count(len(data))
     if writer.can_write_eof():
         with contextlib.suppress(OSError):
             writer.write_eof()
@@ -210,7 +218,7 @@ class OutgoingRelay:
         ch = await open_channel(
             d.host, d.port, streams=p.streams, ssl=d.tls, server_hostname=d.server_name,
             congestion=p.congestion, sndbuf=p.socket_buffer, rcvbuf=p.socket_buffer, hde=p.hde,
-            segment_size=p.segment_size, window_bytes=p.window, notsent_lowat=NOTSENT_LOWAT,
+            segment_size=p.segment_size, window_bytes=p.window, notsent_lowat=NOTSENT_LOWAT, raw_window=RAW_WINDOW,
         )  # fmt: skip
         self.channels.append(ch)
         if p.autotune:
@@ -227,11 +235,14 @@ class OutgoingRelay:
         with contextlib.suppress(asyncio.CancelledError):
             await back
 
+    def _count_back(self, n: int) -> None:
+        self._back_bytes += n
+
     async def _return_path(self, conn: int, writer: asyncio.StreamWriter) -> None:
         fut = self._backs.setdefault(conn, asyncio.get_running_loop().create_future())
         try:
             reader, first = await asyncio.wait_for(asyncio.shield(fut), BACK_WAIT_S)
-            self._back_bytes += await _copy_out(reader, writer, first)
+            await _copy_out(reader, writer, first, self._count_back)
         except TimeoutError:
             self._fail(f"no return channel from the destination for connection {conn} in {BACK_WAIT_S:g}s")
         except (ChannelError, OSError) as exc:
@@ -272,6 +283,9 @@ class IncomingRelay:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
 
+    def _count_out(self, n: int) -> None:
+        self.bytes_out += n
+
     async def _connect_qemu(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         deadline = asyncio.get_running_loop().time() + QEMU_CONNECT_S
         while True:
@@ -294,7 +308,7 @@ class IncomingRelay:
             self._back.append(back)
             await back.write(ChannelHeader(self.mig_id, conn, "back").encode())
             back_task = asyncio.create_task(proxy_into_channel(qemu_r, back))
-            self.bytes_out += await _copy_out(reader, qemu_w, first)
+            await _copy_out(reader, qemu_w, first, self._count_out)
             await back_task
         except asyncio.CancelledError:
             _abort(qemu_w)

@@ -297,6 +297,66 @@ def test_a_reader_that_stops_consuming_stalls_the_writer(pki: Pki, tls: bool) ->
     assert received == digest(pieces)
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+def test_credit_bounds_the_decoded_bytes_between_writer_and_consumer(pki: Pki, tls: bool) -> None:
+    """HDE shrinks zero-heavy data ~1000x, so the transport's byte limits (compressed) would let
+    hundreds of MiB pile up at the receiver; the raw window (CREDIT frames) must not."""
+    pieces = [bytes(MIB - 64) + random.Random(i).randbytes(64) for i in range(192)]
+    ctx = make_tls_contexts(pki.ca, pki.server_cert, pki.server_key) if tls else None
+    raw_window = 4 * MIB
+
+    async def main() -> tuple[int, int, Any]:
+        srv_tls = {"ssl": ctx.server} if ctx else {}
+        cli_tls = {"ssl": ctx.client, "server_hostname": "localhost"} if ctx else {}
+        async with ChannelServer(**srv_tls) as srv:
+            ch = await open_channel(
+                "127.0.0.1", srv.port, streams=3, raw_window=raw_window,
+                hde={"level": 1, "mode": "always", "frame_bytes": 256 << 10}, **cli_tls,
+            )  # fmt: skip
+            reader = await srv.accept()
+            worst = 0
+
+            async def produce() -> None:
+                nonlocal worst
+                for p in pieces:
+                    await ch.write(p)
+                    worst = max(worst, ch.bytes_in - reader.bytes_out)
+                await ch.close()
+
+            producer = asyncio.create_task(produce())
+            await asyncio.sleep(0.5)  # nobody consumes yet: the writer must stall at the raw window
+            stalled_at = ch.bytes_in
+            h, n = hashlib.sha256(), 0
+            while data := await reader.read(256 << 10):  # a slow consumer
+                h.update(data)
+                n += len(data)
+                await asyncio.sleep(0.001)
+            await producer
+            return stalled_at, worst, (n, h.hexdigest())
+
+    stalled_at, worst, received = run(main)
+    assert received == digest(pieces)
+    assert stalled_at <= raw_window + MIB  # one write may be admitted just under the window
+    assert worst <= raw_window + 2 * MIB  # plus what is decoded but not yet counted by the consumer
+
+
+def test_credit_is_off_unless_the_sender_asks() -> None:
+    async def main() -> tuple[bool, int]:
+        async with ChannelServer() as srv:
+            ch = await open_channel("127.0.0.1", srv.port, streams=2)
+            reader = await srv.accept()
+            for _ in range(8):
+                await ch.write(bytes(MIB))
+            await ch.close()
+            total = 0
+            while data := await reader.read():
+                total += len(data)
+            return ch._credit_on, total
+
+    credit_on, total = run(main)
+    assert not credit_on and total == 8 * MIB
+
+
 def test_socket_tuning_on_a_real_connection() -> None:
     srv = socket.create_server(("127.0.0.1", 0))
     cli = socket.socket()

@@ -8,7 +8,7 @@ the asyncio adapter is novacron.dwcp.tunnel.
 from novacron.dwcp.amst.controller import Decision, StreamController
 from novacron.dwcp.amst.errors import AmstProtocolError
 from novacron.dwcp.amst.events import Aborted, Data, EndOfChannel, Event, StreamClosed
-from novacron.dwcp.amst.frames import Frame, FrameParser, FrameType, encode_frame, hello
+from novacron.dwcp.amst.frames import FLAG_CREDIT, Frame, FrameParser, FrameType, credit, encode_frame, hello
 from novacron.dwcp.amst.receiver import AmstReceiver
 from novacron.dwcp.amst.sender import AmstSender
 
@@ -23,7 +23,9 @@ __all__ = [
     "Event",
     "Frame",
     "FrameParser",
+    "FLAG_CREDIT",
     "FrameType",
+    "credit",
     "StreamClosed",
     "StreamController",
     "encode_frame",

@@ -3,18 +3,22 @@
 Header (28 bytes, network byte order):
     magic  2s  b"AM"
     ver    u8  1
-    type   u8  DATA, FIN, ABORT, HELLO, HELLO_ACK, STREAM_CLOSE, FIN_ACK
-    flags  u8  HELLO: bit 0 = the channel carries HDE frames
+    type   u8  DATA, FIN, ABORT, HELLO, HELLO_ACK, STREAM_CLOSE, FIN_ACK, CREDIT
+    flags  u8  HELLO: bit 0 = the channel carries HDE frames, bit 1 = the sender wants CREDIT
+               frames; HELLO_ACK: bit 1 = the receiver will send them
     rsvd   u8  0
     stream u16 index of the TCP stream the frame was written to (a misrouted frame is an error)
     chan   u32 logical channel id
-    seq    u64 DATA: segment number (global over all streams); FIN: number of segments sent
+    seq    u64 DATA: segment number (global over all streams); FIN: number of segments sent;
+               CREDIT: bytes of the channel's (decoded) stream the receiver's consumer has taken
     length u32 payload bytes that follow (at most MAX_PAYLOAD)
     crc    u32 crc32 over the first 24 header bytes and the payload
 
 Payloads: DATA the segment; FIN the total byte count (u64); ABORT a UTF-8 reason; HELLO the 16-byte
 session id; HELLO_ACK, STREAM_CLOSE, FIN_ACK nothing. A new TCP connection that says HELLO with a
-known session id adds a stream; STREAM_CLOSE is the last frame the sender writes to a stream it
+known session id adds a stream. CREDIT goes the other way, receiver to sender on any stream: it
+lets the sender bound the DECODED bytes between its writer and the receiver's consumer (compressed
+frames can expand 30x, so the transport's own byte limits say little about that). STREAM_CLOSE is the last frame the sender writes to a stream it
 retires, so the receiver knows that stream is done without waiting for the socket to close.
 """
 
@@ -34,6 +38,7 @@ VERSION: Final = 1
 MAX_PAYLOAD: Final = 16 << 20
 SESSION_ID_LEN: Final = 16
 FLAG_HDE: Final = 0x01
+FLAG_CREDIT: Final = 0x02
 
 
 class FrameType(IntEnum):
@@ -44,6 +49,7 @@ class FrameType(IntEnum):
     HELLO_ACK = 5
     STREAM_CLOSE = 6
     FIN_ACK = 7
+    CREDIT = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +76,16 @@ def encode_frame(
     return b"".join((head, crc.to_bytes(4, "big"), payload))  # the payload is copied exactly once
 
 
-def hello(session_id: bytes, stream: int, *, channel: int = 0, hde: bool = False) -> bytes:
+def hello(session_id: bytes, stream: int, *, channel: int = 0, hde: bool = False, credit: bool = False) -> bytes:
     if len(session_id) != SESSION_ID_LEN:
         raise ValueError(f"session_id must be {SESSION_ID_LEN} bytes, not {len(session_id)}")
-    return encode_frame(
-        FrameType.HELLO, stream=stream, channel=channel, payload=session_id, flags=FLAG_HDE if hde else 0
-    )
+    flags = (FLAG_HDE if hde else 0) | (FLAG_CREDIT if credit else 0)
+    return encode_frame(FrameType.HELLO, stream=stream, channel=channel, payload=session_id, flags=flags)
+
+
+def credit(stream: int, consumed: int, *, channel: int = 0) -> bytes:
+    """Receiver -> sender: the consumer has taken `consumed` decoded bytes of the channel so far."""
+    return encode_frame(FrameType.CREDIT, stream=stream, channel=channel, seq=consumed)
 
 
 class FrameParser:

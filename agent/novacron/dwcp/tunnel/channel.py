@@ -3,6 +3,10 @@
 Each stream has a writer task fed by a queue; the AmstSender decides which queue gets a segment and
 holds the window (write() waits while the queues hold `window_bytes`). close() sends FIN and waits
 for the receiver's FIN_ACK, so a returned close() means the other agent has every byte.
+With `raw_window` set (and a receiver that supports it), write() also waits while more than
+raw_window bytes it was given have not yet been taken by the receiver's consumer (CREDIT frames,
+read by one control task per stream; see reader.py): the send window counts compressed bytes, this
+one counts what the far end still has to decode and deliver.
 Live changes (apply_settings) only touch what the next frame or segment uses, or add/retire
 streams through the AMST control frames, so nothing in flight is dropped.
 """
@@ -18,7 +22,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from novacron.dwcp.amst import AmstSender, FrameType, StreamController, hello
+from novacron.dwcp.amst import FLAG_CREDIT, AmstSender, FrameType, StreamController, hello
 from novacron.dwcp.hde import HdeEncoder
 from novacron.dwcp.tunnel import sockopts
 from novacron.dwcp.tunnel.conn import HdeSettings, StreamConn, read_frame
@@ -41,8 +45,15 @@ class Channel:
         sender: AmstSender,
         connect_timeout: float,
         notsent_lowat: int | None = None,
+        raw_window: int | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self.raw_window = raw_window
+        self.delivered = 0  # decoded bytes the receiver's consumer has taken (CREDIT)
+        self._credit_on = False
+        self._fin_ack: asyncio.Future[Any] | None = None
+        self._fin_ack_idx = -1
+        self._controls: list[asyncio.Task[None]] = []
         self.session_id = os.urandom(16)
         self.congestion = congestion
         self.hde = HdeEncoder(**vars(hde)) if hde else None
@@ -73,6 +84,9 @@ class Channel:
         """Queue `data` on the channel; waits while the send window is full (back-pressure)."""
         self._check()
         async with self._lock:
+            while self._credit_on and self.raw_window and self.bytes_in - self.delivered >= self.raw_window:
+                self._check()
+                await self._changed.wait()
             self.bytes_in += len(data)
             if self.hde is not None:
                 # in a worker thread: zstd and crc32 release the GIL, so encoding this write overlaps
@@ -112,9 +126,15 @@ class Channel:
             raise
         idx, fin = self.sender.close()
         self._closed = True
+        if self._credit_on:  # the stream's control task reads its FIN_ACK
+            self._fin_ack = asyncio.get_running_loop().create_future()
+            self._fin_ack_idx = idx
         self._streams[idx].queue.put_nowait(fin)
         try:
-            frame = await asyncio.wait_for(read_frame(self._streams[idx].reader, idx), timeout)
+            if self._fin_ack is not None:
+                frame = await asyncio.wait_for(asyncio.shield(self._fin_ack), timeout)
+            else:
+                frame = await asyncio.wait_for(read_frame(self._streams[idx].reader, idx), timeout)
         except Exception as exc:
             await self._teardown(graceful=False)
             raise ChannelError(f"no FIN_ACK from the receiver: {self._error or exc!r}") from exc
@@ -251,7 +271,7 @@ class Channel:
                     server_hostname=(self._server_hostname or self.host) if self._ssl else None,
                 )
                 sockopts.disable_nodelay(writer.get_extra_info("socket"))
-                writer.write(hello(self.session_id, idx, hde=self.hde is not None))
+                writer.write(hello(self.session_id, idx, hde=self.hde is not None, credit=bool(self.raw_window)))
                 await writer.drain()
                 try:
                     answer = await read_frame(reader, idx)
@@ -270,7 +290,37 @@ class Channel:
         self._set_congestion(s)
         s.task = asyncio.create_task(self._writer(s), name=f"dwcp-stream-{idx}")
         self._streams[idx] = s
+        if self.raw_window and answer.flags & FLAG_CREDIT:
+            self._credit_on = True
+            self._controls.append(asyncio.create_task(self._control(s), name=f"dwcp-control-{idx}"))
         return s
+
+    async def _control(self, s: StreamConn) -> None:
+        """Frames the receiver writes back on stream `s`: CREDIT any time, FIN_ACK at the end."""
+        try:
+            while True:
+                frame = await read_frame(s.reader, s.idx)
+                if frame.type == FrameType.CREDIT:
+                    if frame.seq > self.delivered:
+                        self.delivered = frame.seq
+                        self._notify()
+                elif frame.type == FrameType.FIN_ACK or frame.type == FrameType.ABORT:
+                    if self._fin_ack is not None and not self._fin_ack.done():
+                        self._fin_ack.set_result(frame)
+                    if frame.type == FrameType.ABORT:
+                        self._error = self._error or ChannelError(f"receiver aborted: {frame.payload[:200]!r}")
+                        self._notify()
+                    return
+                else:
+                    raise ChannelError(f"unexpected {frame.type.name} from the receiver on stream {s.idx}")
+        except (asyncio.IncompleteReadError, ConnectionError, OSError, ssl.SSLError) as exc:
+            if self._fin_ack is not None and not self._fin_ack.done() and self._fin_ack_idx == s.idx:
+                self._fin_ack.set_exception(ChannelError(f"stream {s.idx} closed before FIN_ACK: {exc!r}"))
+        except Exception as exc:  # a protocol error: the channel cannot be trusted any more
+            self._error = self._error or exc
+            if self._fin_ack is not None and not self._fin_ack.done():
+                self._fin_ack.set_exception(ChannelError(f"control stream {s.idx}: {exc!r}"))
+            self._notify()
 
     def _set_congestion(self, s: StreamConn) -> None:
         sock = s.sock
@@ -301,6 +351,8 @@ class Channel:
         otherwise they get `grace` seconds and the transports are then aborted."""
         if self._autotune is not None and self._autotune is not asyncio.current_task():
             self._autotune.cancel()
+        for t in self._controls:
+            t.cancel()
         everything = list(self._streams.values()) + self._retired
         self._streams.clear()
         self._retired.clear()
@@ -338,6 +390,7 @@ async def open_channel(
     max_streams: int = 512,
     connect_timeout: float = 15.0,
     notsent_lowat: int | None = None,
+    raw_window: int | None = None,
 ) -> Channel:
     """Connect `streams` TCP (TLS when `ssl` is given) streams to a ChannelServer as one channel."""
     sockopts.check_congestion(congestion)
@@ -358,6 +411,7 @@ async def open_channel(
         sender=sender,
         connect_timeout=connect_timeout,
         notsent_lowat=notsent_lowat,
+        raw_window=raw_window,
     )
     try:
         await ch.connect(0)  # first alone: the server creates the session on it

@@ -5,6 +5,12 @@ buffer. Flow control is the transports' pause_reading/resume_reading, re-evaluat
 and every consumer read: a stream reads only while AmstReceiver.should_read() allows it and the
 output queue has room, so a slow consumer or a stalled stream pushes back through TCP to the sender
 instead of growing memory here.
+
+Credit (when the sender asked for it in its HELLO): after the consumer has taken another
+CREDIT_STEP decoded bytes, the reader tells the sender how many it has taken in all (an AMST CREDIT
+frame on a live stream), and the sender keeps at most its `raw_window` of decoded bytes ahead of
+that. The byte limits above count compressed bytes, which HDE can expand 30x; credit bounds what
+waits between the two ends in the consumer's own terms (a migration's switch-over waits for it).
 """
 
 from __future__ import annotations
@@ -21,11 +27,14 @@ from novacron.dwcp.amst import (
     EndOfChannel,
     Event,
     StreamClosed,
+    credit,
 )
 from novacron.dwcp.hde import HdeDecoder, HdeProtocolError
 from novacron.dwcp.tunnel.errors import ChannelError
 
 log = logging.getLogger(__name__)
+CREDIT_STEP = 256 << 10
+DECODE_STEP = 2 << 20
 
 
 class ChannelReader:
@@ -39,7 +48,7 @@ class ChannelReader:
         self.rx = AmstReceiver(reorder_limit=reorder_limit, max_streams=max_streams)
         self.bytes_out = 0
         self.streams_seen: set[int] = set()  # every stream index that ever joined (stats, tests)
-        self._decoder = HdeDecoder() if hde else None
+        self._decoder = HdeDecoder(max_output=DECODE_STEP) if hde else None
         self._decode_lock = asyncio.Lock()
         self._out: deque[bytes] = deque()
         self._out_bytes = 0
@@ -49,6 +58,12 @@ class ChannelReader:
         self._error: ChannelError | None = None
         self._ended = False
         self._changed = asyncio.Event()
+        self._credit = False
+        self._credited = 0
+
+    def enable_credit(self) -> None:
+        """The sender asked for CREDIT frames (its HELLO said so)."""
+        self._credit = True
 
     # -- consumer side -------------------------------------------------------------------------
     @property
@@ -73,10 +88,18 @@ class ChannelReader:
         return data
 
     async def read(self, max_bytes: int = 4 << 20) -> bytes:
-        """Next decoded bytes, in order; b"" once the channel ended complete. Raises ChannelError."""
+        """Next decoded bytes, in order; b"" once the channel ended complete. Raises ChannelError.
+
+        With HDE a call decodes at most DECODE_STEP bytes of output (a frame of zero pages can
+        expand 1000x): the consumer, and the credit it earns the sender, advance in small steps."""
         while True:
             if self._error is not None:
                 raise self._error
+            if self._decoder is not None and self._decoder.has_backlog:
+                data = await self._decode_step(b"")
+                if data:
+                    return self._deliver(data)
+                continue
             if not self._out:
                 if self._ended:
                     self._finish_decoder()
@@ -92,15 +115,23 @@ class ChannelReader:
             self._flow()
             data = b"".join(parts)
             if self._decoder is not None:
-                async with self._decode_lock:  # the decoder is not reentrant; decode off the loop
-                    try:
-                        data = await asyncio.to_thread(self._decode, data)
-                    except HdeProtocolError as exc:
-                        self._fail(ChannelError(f"HDE stream corrupt: {exc}"))
-                        raise self._error from exc  # type: ignore[misc]
+                data = await self._decode_step(data)
             if data:
-                self.bytes_out += len(data)
-                return data
+                return self._deliver(data)
+
+    async def _decode_step(self, data: bytes) -> bytes:
+        async with self._decode_lock:  # the decoder is not reentrant; decode off the loop
+            try:
+                return await asyncio.to_thread(self._decode, data)
+            except HdeProtocolError as exc:
+                self._fail(ChannelError(f"HDE stream corrupt: {exc}"))
+                raise self._error from exc  # type: ignore[misc]
+
+    def _deliver(self, data: bytes) -> bytes:
+        self.bytes_out += len(data)
+        if self._credit and self.bytes_out - self._credited >= CREDIT_STEP:
+            self._send_credit()
+        return data
 
     def abort(self, reason: str) -> None:
         """Fail the channel locally and drop its connections."""
@@ -168,13 +199,17 @@ class ChannelReader:
                 self._paused.add(idx)
                 t.pause_reading()
 
+    def _send_credit(self) -> None:
+        for idx, t in sorted(self._transports.items()):
+            if not t.is_closing():
+                t.write(credit(idx, self.bytes_out))
+                self._credited = self.bytes_out
+                return
+
     def _decode(self, data: bytes) -> bytes:
-        """Runs in a worker thread: touches only the decoder."""
+        """Runs in a worker thread: touches only the decoder (at most DECODE_STEP bytes out)."""
         assert self._decoder is not None
-        out = self._decoder.feed(data)
-        while self._decoder.has_backlog:
-            out += self._decoder.feed(b"")
-        return out
+        return self._decoder.feed(data)
 
     def _finish_decoder(self) -> None:
         if self._decoder is not None:

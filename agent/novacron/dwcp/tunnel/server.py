@@ -14,7 +14,7 @@ import socket
 import ssl
 
 from novacron.dwcp.amst import AmstProtocolError, FrameParser, FrameType
-from novacron.dwcp.amst.frames import FLAG_HDE, HEADER, SESSION_ID_LEN, encode_frame
+from novacron.dwcp.amst.frames import FLAG_CREDIT, FLAG_HDE, HEADER, SESSION_ID_LEN, encode_frame
 from novacron.dwcp.tunnel import sockopts
 from novacron.dwcp.tunnel.reader import ChannelReader
 
@@ -38,8 +38,10 @@ class StreamProtocol(asyncio.Protocol):
         self.transport = transport
         self.server._conns.add(transport)
         sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sockopts.disable_nodelay(sock)
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # this end only writes small control frames (HELLO_ACK, CREDIT, FIN_ACK): no Nagle, or a
+            # CREDIT waits for the ACK of the previous one and the sender stalls on its raw window
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._timer = asyncio.get_running_loop().call_later(self.server.hello_timeout, self._no_hello)
 
     def data_received(self, data: bytes) -> None:
@@ -71,7 +73,10 @@ class StreamProtocol(asyncio.Protocol):
         if channel is None:
             return self._refuse(why or "refused")
         assert self.transport is not None
-        self.transport.write(encode_frame(FrameType.HELLO_ACK, stream=self.idx))
+        credit = bool(frame.flags & FLAG_CREDIT)
+        if credit:
+            channel.enable_credit()
+        self.transport.write(encode_frame(FrameType.HELLO_ACK, stream=self.idx, flags=FLAG_CREDIT if credit else 0))
         self.channel = channel
         if rest:
             channel.on_data(self.idx, rest)

@@ -277,7 +277,7 @@ def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.N
         mode = c.get_mode().mode
         before = tx_bytes(a)
         t0 = time.monotonic()
-        m = c.create_migration(MigrationRequest(vm=name, destination="node-b"))
+        m = c.create_migration(MigrationRequest(vm=name, destination="node-b", options=args.dwcp_options))
         while m.phase not in ("completed", "failed", "cancelled"):
             if time.monotonic() - t0 > args.cap:
                 m = c.cancel_migration(m.id)
@@ -403,7 +403,14 @@ def main() -> int:
     ap.add_argument("--readme", type=Path, default=None, help="write the table into this README")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--verbose", action="store_true", help="print the agents' migration log lines")
+    ap.add_argument("--dwcp-options", type=json.loads, default={},
+                    help='MigrationOptions for the DWCP runs as JSON, e.g. \'{"multifd_channels": 4}\'')
+    ap.add_argument("--from-json", type=Path, nargs="+", default=None,
+                    help="no runs: rebuild the table from earlier --json files (later files replace earlier "
+                    "files' cells), e.g. after re-running one profile")  # fmt: skip
     args = ap.parse_args()
+    if args.from_json:
+        return report_from_json(args)
     image = build_guest()
     work = Path(tempfile.mkdtemp(prefix="nc-bench-", dir="/var/tmp"))
     profiles = [p for p in args.profiles.split(",") if p]
@@ -439,6 +446,28 @@ def main() -> int:
     finally:
         cluster.close()
         shutil.rmtree(work, ignore_errors=True)
+    emit(results, dump, args)
+    return 0
+
+
+def report_from_json(args: argparse.Namespace) -> int:
+    cells: dict[tuple[str, str], list[Result]] = {}
+    dump: dict[str, Any] = {}
+    for path in args.from_json:
+        doc = json.loads(path.read_text())
+        dump = doc["dump"]
+        fresh: dict[tuple[str, str], list[Result]] = {}
+        for r in doc["results"]:
+            res = Result(**r)
+            fresh.setdefault((res.profile, res.method), []).append(res)
+        cells.update(fresh)
+    order = {p: i for i, p in enumerate(PROFILES)} | {m: i for i, m in enumerate(METHODS)}
+    results = [r for key in sorted(cells, key=lambda k: (order[k[0]], order[k[1]])) for r in cells[key]]
+    emit(results, dump, args)
+    return 0
+
+
+def emit(results: list[Result], dump: dict[str, Any], args: argparse.Namespace) -> None:
     out = table(results, args.cap) + "\n\nBaseline time / DWCP time (> 1: DWCP faster):\n" + ratios(results)
     setup = (f"Guest: {args.memory} MiB, {args.wss} MiB working set rewritten at {args.rate} MiB/s; memory dump: "
              f"{dump['zero_fraction'] * 100:.0f}% zero pages, zstd-1 ratio {dump['zstd1_ratio']} "
@@ -451,7 +480,6 @@ def main() -> int:
         body = (f"## Live migration\n\n`benchmarks/migration.py` ({time.strftime('%Y-%m-%d')}). {setup}\n\n{out}\n\n"
                 + README_NOTES)  # fmt: skip
         write_readme(args.readme, body)
-    return 0
 
 
 def _qemu_version() -> str:

@@ -218,7 +218,8 @@ class OutgoingRelay:
         ch = await open_channel(
             d.host, d.port, streams=p.streams, ssl=d.tls, server_hostname=d.server_name,
             congestion=p.congestion, sndbuf=p.socket_buffer, rcvbuf=p.socket_buffer, hde=p.hde,
-            segment_size=p.segment_size, window_bytes=p.window, notsent_lowat=NOTSENT_LOWAT, raw_window=RAW_WINDOW,
+            segment_size=p.segment_size, window_bytes=p.window, notsent_lowat=NOTSENT_LOWAT,
+            raw_window=RAW_WINDOW if p.hde is not None else None,
         )  # fmt: skip
         self.channels.append(ch)
         if p.autotune:

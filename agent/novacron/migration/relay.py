@@ -50,23 +50,16 @@ class PeerEndpoint:
     tls: ssl.SSLContext
 
 
-async def _copy_out(
-    reader: ChannelReader, writer: asyncio.StreamWriter, first: bytes = b"", count: Callable[[int], None] | None = None
-) -> int:
-    """Channel -> socket until the channel ends; half-closes the socket after. `count` hears of
-    every piece written, so progress is visible while the copy runs."""
+async def _copy_out(reader: ChannelReader, writer: asyncio.StreamWriter, first: bytes = b"") -> int:
+    """Channel -> socket until the channel ends; half-closes the socket after."""
     total = 0
     if first:
         writer.write(first)
         total += len(first)
-        if count:
-            count(len(first))
     async for data in reader:
         writer.write(data)
         await writer.drain()
         total += len(data)
-        if count:
-            count(len(data))
     if writer.can_write_eof():
         with contextlib.suppress(OSError):
             writer.write_eof()
@@ -142,7 +135,7 @@ class OutgoingRelay:
             self._sent[id(ch)] = sent
             if ch.hde is None:
                 continue
-            ctl, meter = self._levels.setdefault(id(ch), (_level_controller(ch.hde.level), FillMeter()))
+            ctl, meter = self._level_entry(ch)
             fill = meter.take()
             level = ctl.on_sample(fill) if fill is not None else None
             if level is None:
@@ -153,12 +146,17 @@ class OutgoingRelay:
             t = asyncio.ensure_future(change)
             t.add_done_callback(lambda f: f.exception())
 
+    def _level_entry(self, ch: Channel) -> tuple[LevelController, FillMeter]:
+        """The channel's zstd level controller and the window-fill meter that feeds it."""
+        assert ch.hde is not None
+        return self._levels.setdefault(id(ch), (_level_controller(ch.hde.level), FillMeter()))
+
     async def _sample_fill(self) -> None:
         while True:
             await asyncio.sleep(FILL_SAMPLE_S)
             for ch in self.channels:
                 if ch.hde is not None and ch.running:
-                    entry = self._levels.setdefault(id(ch), (_level_controller(ch.hde.level), FillMeter()))
+                    entry = self._level_entry(ch)
                     entry[1].add(ch.sender.total_outstanding, ch.sender.window_bytes)
 
     def apply_congestion(self, congestion: str) -> None:
@@ -236,14 +234,11 @@ class OutgoingRelay:
         with contextlib.suppress(asyncio.CancelledError):
             await back
 
-    def _count_back(self, n: int) -> None:
-        self._back_bytes += n
-
     async def _return_path(self, conn: int, writer: asyncio.StreamWriter) -> None:
         fut = self._backs.setdefault(conn, asyncio.get_running_loop().create_future())
         try:
             reader, first = await asyncio.wait_for(asyncio.shield(fut), BACK_WAIT_S)
-            await _copy_out(reader, writer, first, self._count_back)
+            self._back_bytes += await _copy_out(reader, writer, first)
         except TimeoutError:
             self._fail(f"no return channel from the destination for connection {conn} in {BACK_WAIT_S:g}s")
         except (ChannelError, OSError) as exc:
@@ -284,9 +279,6 @@ class IncomingRelay:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
 
-    def _count_out(self, n: int) -> None:
-        self.bytes_out += n
-
     async def _connect_qemu(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         deadline = asyncio.get_running_loop().time() + QEMU_CONNECT_S
         while True:
@@ -309,7 +301,7 @@ class IncomingRelay:
             self._back.append(back)
             await back.write(ChannelHeader(self.mig_id, conn, "back").encode())
             back_task = asyncio.create_task(proxy_into_channel(qemu_r, back))
-            await _copy_out(reader, qemu_w, first, self._count_out)
+            self.bytes_out += await _copy_out(reader, qemu_w, first)
             await back_task
         except asyncio.CancelledError:
             _abort(qemu_w)

@@ -75,7 +75,7 @@ def tune(sock: socket.socket, sndbuf: int | None, rcvbuf: int | None) -> None:
     sockopts.tune_socket(sock, sndbuf=sndbuf, rcvbuf=rcvbuf)
     if sock.family not in (socket.AF_INET, socket.AF_INET6):
         return
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sockopts.set_nodelay(sock, True)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     for opt, value in KEEPALIVE:
         with contextlib.suppress(OSError):

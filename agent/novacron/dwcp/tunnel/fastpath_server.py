@@ -131,17 +131,7 @@ class FastpathServer:
         await self.close()
 
     async def start(self) -> None:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            tune(sock, *self._bufs)  # inherited by accepted sockets
-            sock.bind((self.host, self.port))
-            sock.listen(128)
-            sock.setblocking(False)
-        except BaseException:
-            sock.close()
-            raise
+        sock = sockopts.listening_socket(self.host, self.port, lambda s: tune(s, *self._bufs))
         self._listener = sock
         self.port = sock.getsockname()[1]
         self._accept_task = asyncio.create_task(self._accept_loop())

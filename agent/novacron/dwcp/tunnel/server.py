@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import ssl
 
 from novacron.dwcp.amst import AmstProtocolError, FrameParser, FrameType
@@ -38,10 +37,10 @@ class StreamProtocol(asyncio.Protocol):
         self.transport = transport
         self.server._conns.add(transport)
         sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        if sock is not None:
             # this end only writes small control frames (HELLO_ACK, CREDIT, FIN_ACK): no Nagle, or a
             # CREDIT waits for the ACK of the previous one and the sender stalls on its raw window
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sockopts.set_nodelay(sock, True)
         self._timer = asyncio.get_running_loop().call_later(self.server.hello_timeout, self._no_hello)
 
     def data_received(self, data: bytes) -> None:
@@ -142,13 +141,10 @@ class ChannelServer:
         await self.close()
 
     async def start(self) -> None:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sockopts.tune_socket(sock, sndbuf=self._bufs[0], rcvbuf=self._bufs[1])  # inherited on accept
-        sock.bind((self.host, self.port))
-        sock.listen(128)
-        sock.setblocking(False)
+        sndbuf, rcvbuf = self._bufs
+        sock = sockopts.listening_socket(
+            self.host, self.port, lambda s: sockopts.tune_socket(s, sndbuf=sndbuf, rcvbuf=rcvbuf)
+        )
         self.port = sock.getsockname()[1]
         self._server = await asyncio.get_running_loop().create_server(
             lambda: StreamProtocol(self),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import struct
+from collections.abc import Callable
 from typing import Literal
 
 from novacron.errors import InvalidInput
@@ -48,10 +49,32 @@ def set_notsent_lowat(sock: socket.socket, nbytes: int) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, TCP_NOTSENT_LOWAT, nbytes)
 
 
+def set_nodelay(sock: socket.socket, on: bool) -> None:
+    """TCP_NODELAY on a TCP socket (no-op for others): on where small messages must not wait."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if on else 0)
+
+
 def disable_nodelay(sock: socket.socket) -> None:
     """asyncio turns TCP_NODELAY on for every stream; we send large segments, so let Nagle coalesce."""
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+    set_nodelay(sock, False)
+
+
+def listening_socket(host: str, port: int, tune: Callable[[socket.socket], None]) -> socket.socket:
+    """A non-blocking TCP listener; `tune` sets its options before bind, so accepted sockets
+    inherit them (buffer sizes in particular must precede the handshake)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tune(sock)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def tcp_info(sock: socket.socket) -> tuple[float, int] | None:

@@ -12,11 +12,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-METHODS = ("plain-cubic", "plain-bbr", "multifd4-zstd-bbr", "dwcp")
+METHODS = ("plain-cubic", "plain-bbr", "multifd4-zstd-bbr", "multifd4-zstd-bbr-qmp", "dwcp")
 LABELS = {
     "plain-cubic": "plain / cubic",
     "plain-bbr": "plain / bbr",
     "multifd4-zstd-bbr": "multifd 4 + zstd / bbr",
+    "multifd4-zstd-bbr-qmp": "multifd 4 + zstd / bbr, QEMU alone (QMP)",
+    "multifd4-zstd-bbr-tls": "multifd 4 + zstd / bbr + QEMU TLS",
+    "plain-bbr-tls": "plain / bbr + QEMU TLS",
     "dwcp": "NovaCron DWCP",
 }
 PROFILES = ("datacenter", "internet", "constrained")

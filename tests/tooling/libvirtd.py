@@ -126,7 +126,9 @@ class LibvirtHost:
     files go to state_dir/name); netns: an existing network namespace to run in (QEMU then gets
     that namespace's addresses, e.g. for migration over an emulated link); host_uuid: fixed
     UUID, random by default; caps_cache: where QEMU capability probes are shared between hosts
-    (probing takes ~8 s per fresh host; libvirt re-probes by itself if a cached probe is stale).
+    (probing takes ~8 s per fresh host; libvirt re-probes by itself if a cached probe is stale);
+    migrate_tls_dir: libvirt's migrate_tls_x509_cert_dir (ca-cert.pem, server-/client-cert.pem and keys)
+    for migrations with QEMU's own TLS.
     """
 
     def __init__(
@@ -137,6 +139,7 @@ class LibvirtHost:
         netns: str | None = None,
         host_uuid: str | None = None,
         caps_cache: Path | str | None = None,
+        migrate_tls_dir: Path | str | None = None,
     ) -> None:
         if not name or not name.replace("-", "").isalnum() or len(name) > 40:
             raise ValueError(f"name: must be 1-40 letters, digits or '-', got {name!r}")
@@ -150,6 +153,7 @@ class LibvirtHost:
         self.netns = netns
         self.host_uuid = str(uuid.UUID(host_uuid)) if host_uuid else str(uuid.uuid4())
         self.caps_cache = Path(caps_cache) if caps_cache else default_cache_dir() / "libvirt-qemu-caps"
+        self.migrate_tls_dir = Path(migrate_tls_dir) if migrate_tls_dir else None
         self._proc: subprocess.Popen[bytes] | None = None
         self._mnt_ns: str | None = None
 
@@ -252,7 +256,10 @@ class LibvirtHost:
             f'host_uuid = "{self.host_uuid}"\n'
             'log_outputs = "3:file:/var/log/libvirt/libvirtd.log"\n'
         )
-        (etc / "qemu.conf").write_text(QEMU_CONF)
+        conf = QEMU_CONF
+        if self.migrate_tls_dir is not None:  # QEMU's own TLS for migrations (VIR_MIGRATE_TLS)
+            conf += f'migrate_tls_x509_cert_dir = "{self.migrate_tls_dir}"\nmigrate_tls_x509_verify = 1\n'
+        (etc / "qemu.conf").write_text(conf)
         (etc / "libvirt.conf").write_text("")
         caps = self.root / "cache" / "qemu" / "capabilities"
         if not any(caps.glob("*.xml")):

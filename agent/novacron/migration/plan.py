@@ -182,9 +182,13 @@ class ChannelPlan:
     segment_size: int
     socket_buffer: int
     window: int
+    raw_window: int | None = None  # end-to-end credit (decoded bytes ahead of the destination QEMU)
+    multifd_compression: str | None = None  # QEMU compresses in its multifd threads (then hde is None)
 
     def describe(self) -> str:
         comp = f"HDE {self.hde.algorithm}-{self.hde.level}" if self.hde else "no compression"
+        if self.multifd_compression:
+            comp = f"QEMU multifd {self.multifd_compression}"
         tune = f", autotune {self.autotune[0]}..{self.autotune[1]}" if self.autotune else ""
         return f"{self.streams} stream(s){tune}, {self.congestion}, {comp}"
 
@@ -192,6 +196,49 @@ class ChannelPlan:
 def hde_dictionary(memory_mib: int) -> int:
     """Dictionary slots for a guest of `memory_mib`: one per guest page, within the bounds."""
     return max(HDE_DICT_MIN, min(HDE_DICT_MAX, memory_mib * (MIB // HDE_CHUNK)))
+
+
+QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
+# With multifd, QEMU compresses in its own channel threads (C, one thread per channel, zstd-1):
+# on hosts where CPU and not the link is the limit, compressing once, in parallel, inside the
+# hypervisor beats HDE in the agent; the agents then carry already-compressed bytes raw.
+MULTIFD_COMPRESSION = "zstd"
+
+
+def multifd_compression(options: MigrationOptions, flags: Flags) -> str | None:
+    """The multifd-compression QEMU uses for this migration, or None (QEMU sends pages as they are,
+    and HDE may compress them in the agents). Measured on the internet link (50 ms, 1 Gbit/s, 0.1 %
+    loss), 2 GiB guest, 4 channels: 5.5 s with QEMU's zstd, 11.8 s with HDE zstd per channel."""
+    if options.multifd_channels and flags.compression and options.compression in ("auto", "zstd"):
+        return MULTIFD_COMPRESSION
+    return None
+
+
+def with_multifd_compression(xml: str, method: str | None) -> str:
+    """The destination definition with QEMU's multifd compression preset to `method` (None: QEMU's
+    default, none). Both ends must agree, libvirt 9.0 cannot set it, and the destination QEMU starts
+    listening (migrate-incoming) before anyone could change it over the monitor, so it is a -global
+    on the command line. A preset an earlier hop left in the live definition is replaced."""
+    ET.register_namespace("qemu", QEMU_NS)
+    root = ET.fromstring(xml)
+    cmdline = root.find(f"{{{QEMU_NS}}}commandline")
+    if cmdline is not None:
+        args = list(cmdline)
+        for flag, value in zip(args, args[1:], strict=False):
+            if flag.get("value") == "-global" and (value.get("value") or "").startswith(_MULTIFD_GLOBAL):
+                cmdline.remove(flag)
+                cmdline.remove(value)
+        if not len(cmdline) and method is None:
+            root.remove(cmdline)
+    if method is not None:
+        if cmdline is None or cmdline not in list(root):
+            cmdline = ET.SubElement(root, f"{{{QEMU_NS}}}commandline")
+        for value in ("-global", f"{_MULTIFD_GLOBAL}{method}"):
+            ET.SubElement(cmdline, f"{{{QEMU_NS}}}arg", value=value)
+    return ET.tostring(root, encoding="unicode")
+
+
+_MULTIFD_GLOBAL = "migration.multifd-compression="
 
 
 def channel_plan(
@@ -206,8 +253,15 @@ def channel_plan(
         congestion = profile.congestion
     else:
         streams, autotune, congestion = 1, None, "cubic"
+    if options.multifd_channels and flags.transport and not options.streams:
+        # QEMU's channels are the multi-stream already: one TCP stream each, no reassembly across
+        # streams, so a loss on one stream stalls only that channel (4 streams each: 5.8 s, 0.6-1.4 s down)
+        streams, autotune = 1, None
     hde: HdeSettings | None = None
-    if flags.compression and options.compression != "none":
+    qemu_compression = multifd_compression(options, flags)
+    if qemu_compression:
+        pass  # QEMU's channel threads compress; the agents carry the result as it is
+    elif flags.compression and options.compression != "none":
         if options.compression == "auto":
             if profile.compression_algorithm != "none" and profile.mode != "datacenter":
                 hde = HdeSettings(
@@ -232,6 +286,8 @@ def channel_plan(
         segment_size=profile.segment_bytes,
         socket_buffer=profile.socket_buffer_bytes,
         window=WINDOW,
+        raw_window=RAW_WINDOW if hde is not None else None,
+        multifd_compression=qemu_compression,
     )
 
 

@@ -26,7 +26,6 @@ from novacron.migration.plan import (
     LEVEL_MIN,
     NOTSENT_LOWAT,
     QEMU_SOCKET_BUFFER,
-    RAW_WINDOW,
     SOURCE_HOST,
     ChannelPlan,
     window_for,
@@ -217,7 +216,7 @@ class OutgoingRelay:
             d.host, d.port, streams=p.streams, ssl=d.tls, server_hostname=d.server_name,
             congestion=p.congestion, sndbuf=p.socket_buffer, rcvbuf=p.socket_buffer, hde=p.hde,
             segment_size=p.segment_size, window_bytes=p.window, notsent_lowat=NOTSENT_LOWAT,
-            raw_window=RAW_WINDOW if p.hde is not None else None,
+            raw_window=p.raw_window,
         )  # fmt: skip
         self.channels.append(ch)
         if p.autotune:

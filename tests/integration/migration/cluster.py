@@ -189,7 +189,13 @@ def start_cluster(root: Path, *, profile: str = "datacenter", node_overrides: di
         ]
         for nid, h in ids.items():
             mgmt = _mgmt_link(tb, h.index, h.ns)
-            lvh = LibvirtHost(f"lv-{nid}", root, netns=h.ns)
+            qemu_tls = root / "pki" / f"{nid}-qemu-tls"
+            qemu_tls.mkdir(parents=True, exist_ok=True)
+            tls = cluster.pki[nid]
+            for name, src in (("ca-cert.pem", "ca"), ("server-cert.pem", "cert"), ("server-key.pem", "key"),
+                              ("client-cert.pem", "cert"), ("client-key.pem", "key")):
+                shutil.copyfile(tls[src], qemu_tls / name)
+            lvh = LibvirtHost(f"lv-{nid}", root, netns=h.ns, migrate_tls_dir=qemu_tls)
             lvh.start()
             tls = cluster.pki[nid]
             overrides: dict[str, Any] = {

@@ -109,6 +109,27 @@ def test_writing_guest_with_multifd(cluster: Cluster, vms: dict[str, str]) -> No
     assert_moved(cluster, BUSY, src, dst, m, before)
     # one channel per QEMU connection (main + 4 multifd), each with at least one stream
     assert m.progress.streams >= 5
+    # QEMU compressed in its multifd threads (zstd): the destination QEMU was started for it
+    assert _qemu_migrate_parameters(dst, BUSY)["multifd-compression"] == "zstd"
+    # back without compression: the source is reset and the preset is replaced, not stacked
+    before = last_beat(dst, BUSY)
+    src, dst, m = migrate(cluster, BUSY, multifd_channels=2, compression="none")
+    assert_moved(cluster, BUSY, src, dst, m, before)
+    assert _qemu_migrate_parameters(dst, BUSY)["multifd-compression"] == "none"
+
+
+def _qemu_migrate_parameters(node: Node, vm: str) -> dict[str, Any]:
+    import json
+
+    import libvirt
+    import libvirt_qemu
+
+    conn = libvirt.open(node.libvirt.uri)
+    try:
+        cmd = json.dumps({"execute": "query-migrate-parameters"})
+        return json.loads(libvirt_qemu.qemuMonitorCommand(conn.lookupByName(vm), cmd, 0))["return"]
+    finally:
+        conn.close()
 
 
 @pytest.mark.parametrize("flag", ["enable_v3_transport", "enable_v3_compression"])

@@ -117,3 +117,45 @@ def test_predicted_duration_grows_with_dirtying_and_shrinks_with_compression() -
     assert plan.predict_duration(1 << 30, 1e9, ratio=2.0) < base
     # dirtying faster than the link: auto-converge assumed, still a finite answer
     assert plan.predict_duration(1 << 30, 1e8, dirty_bps=1e9) < float("inf")
+
+
+def test_with_multifd_qemu_compresses_in_its_channel_threads() -> None:
+    """multifd + zstd (or auto): QEMU's threads compress, the agents carry the bytes raw, one stream
+    per QEMU connection; lz4 (QEMU has none for multifd) and "none" stay with the agents."""
+    profile = profile_for("internet", DwcpConfig())
+    p = plan.channel_plan(MigrationOptions(multifd_channels=4), profile, ON, memory_mib=2048)
+    assert p.multifd_compression == "zstd" and p.hde is None and p.raw_window is None
+    assert (p.streams, p.autotune) == (1, None)
+    assert "QEMU multifd zstd" in p.describe()
+    assert plan.channel_plan(MigrationOptions(multifd_channels=4, compression="zstd"), profile, ON).multifd_compression
+    lz4 = plan.channel_plan(MigrationOptions(multifd_channels=4, compression="lz4"), profile, ON)
+    assert lz4.multifd_compression is None and lz4.hde is not None and lz4.hde.algorithm == "lz4"
+    none = plan.channel_plan(MigrationOptions(multifd_channels=4, compression="none"), profile, ON)
+    assert none.multifd_compression is None and none.hde is None
+    off = Flags(transport=True, compression=False, prediction=True)
+    assert plan.channel_plan(MigrationOptions(multifd_channels=4), profile, off).multifd_compression is None
+    fixed = plan.channel_plan(MigrationOptions(multifd_channels=4, streams=8), profile, ON)
+    assert fixed.streams == 8  # an explicit stream count wins
+    assert plan.channel_plan(MigrationOptions(), profile, ON).multifd_compression is None
+
+
+def _multifd_globals(xml: str) -> list[str]:
+    root = ET.fromstring(xml)
+    args = [a.get("value") or "" for a in root.iter(f"{{{plan.QEMU_NS}}}arg")]
+    return [v for f, v in zip(args, args[1:], strict=False) if f == "-global" and "multifd" in v]
+
+
+def test_destination_xml_presets_multifd_compression_once() -> None:
+    base = "<domain type='qemu'><name>vm</name><memory>1</memory></domain>"
+    once = plan.with_multifd_compression(base, "zstd")
+    assert _multifd_globals(once) == ["migration.multifd-compression=zstd"]
+    # a later hop replaces the preset instead of adding a second (conflicting) one
+    assert _multifd_globals(plan.with_multifd_compression(once, "zstd")) == ["migration.multifd-compression=zstd"]
+    cleared = plan.with_multifd_compression(once, None)
+    assert _multifd_globals(cleared) == [] and ET.fromstring(cleared).find(f"{{{plan.QEMU_NS}}}commandline") is None
+    # other pass-through arguments survive
+    other = ("<domain xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>vm</name>"
+             "<qemu:commandline><qemu:arg value='-set'/><qemu:arg value='x=1'/></qemu:commandline></domain>")
+    kept = plan.with_multifd_compression(plan.with_multifd_compression(other, "zstd"), None)
+    assert [a.get("value") for a in ET.fromstring(kept).iter(f"{{{plan.QEMU_NS}}}arg")] == ["-set", "x=1"]
+    assert ET.fromstring(once).findtext("name") == "vm"

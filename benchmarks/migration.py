@@ -264,7 +264,8 @@ def run_multifd_direct(cluster: Cluster, image: GuestImage, profile: str, args: 
         dst.kill()
 
 
-def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.Namespace) -> Result:
+def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.Namespace, method: str) -> Result:
+    """One migration asked of the agent; "dwcp-multifd4" adds multifd_channels=4 to --dwcp-options."""
     a, b = cluster.node("node-a"), cluster.node("node-b")
     name = "bench-dwcp"
     spec = guest_spec(image, name, wss_mb=args.wss, rate=args.rate, memory_mib=args.memory)
@@ -275,7 +276,8 @@ def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.N
         mode = c.get_mode().mode
         before = tx_bytes(a)
         t0 = time.monotonic()
-        m = c.create_migration(MigrationRequest(vm=name, destination="node-b", options=args.dwcp_options))
+        options = {**args.dwcp_options, **({"multifd_channels": 4} if method == "dwcp-multifd4" else {})}
+        m = c.create_migration(MigrationRequest(vm=name, destination="node-b", options=options))
         while m.phase not in ("completed", "failed", "cancelled"):
             if time.monotonic() - t0 > args.cap:
                 m = c.cancel_migration(m.id)
@@ -299,14 +301,14 @@ def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.N
         ok = not dlog.kernel_errors() and not dlog.corruption()
         with b.client(timeout=120) as c:
             c.delete_vm(name, force_stop=True)
-        return Result(profile, "dwcp", True, round(total, 2), p.downtime_ms, wire, "b" if ok else "b, guest broken",
+        return Result(profile, method, True, round(total, 2), p.downtime_ms, wire, "b" if ok else "b, guest broken",
                       detail, qemu_s=p.elapsed_s)  # fmt: skip
     beat = log.last_heartbeat()
     log.wait_for_heartbeat_after(beat.counter if beat else 0, timeout=60)
     where = "a" if a.virsh_state(name) == "running" and b.virsh_state(name) == "missing" else "inconsistent"
     with a.client(timeout=120) as c:
         c.delete_vm(name, force_stop=True)
-    return Result(profile, "dwcp", False, None, None, wire, where, detail)
+    return Result(profile, method, False, None, None, wire, where, detail)
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -356,8 +358,8 @@ def main() -> int:
                     if method in dnf:
                         continue  # one cancelled run is proof enough; do not spend another --cap on it
                     print(f"[{profile}] {method} run {rep + 1}/{args.repeat} ...", flush=True)
-                    if method == "dwcp":
-                        r = run_dwcp(cluster, image, profile, args)
+                    if method.startswith("dwcp"):
+                        r = run_dwcp(cluster, image, profile, args, method)
                     elif method == "multifd4-zstd-bbr-qmp":
                         r = run_multifd_direct(cluster, image, profile, args, work)
                     else:

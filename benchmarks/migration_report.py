@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-METHODS = ("plain-cubic", "plain-bbr", "multifd4-zstd-bbr", "multifd4-zstd-bbr-qmp", "dwcp")
+BASELINES = ("plain-cubic", "plain-bbr", "multifd4-zstd-bbr", "multifd4-zstd-bbr-qmp")
+DWCP_METHODS = ("dwcp", "dwcp-multifd4")
+METHODS = BASELINES + DWCP_METHODS  # the default set; the "-tls" rows are on request (--methods)
 LABELS = {
     "plain-cubic": "plain / cubic",
     "plain-bbr": "plain / bbr",
@@ -21,6 +23,7 @@ LABELS = {
     "multifd4-zstd-bbr-tls": "multifd 4 + zstd / bbr + QEMU TLS",
     "plain-bbr-tls": "plain / bbr + QEMU TLS",
     "dwcp": "NovaCron DWCP",
+    "dwcp-multifd4": "NovaCron DWCP, multifd 4 (QEMU's zstd)",
 }
 PROFILES = ("datacenter", "internet", "constrained")
 
@@ -87,19 +90,20 @@ def ratios(results: list[Result]) -> str:
     rows = {(r["profile"], r["method"]): r for r in aggregate(results)}
     out = []
     for profile in dict.fromkeys(r.profile for r in results):
-        d = rows.get((profile, "dwcp"))
-        if d is None or d["total_s"] is None:
-            continue
-        parts = []
-        for m in METHODS[:-1]:
-            b = rows.get((profile, m))
-            if b is None:
+        for dm in DWCP_METHODS:
+            d = rows.get((profile, dm))
+            if d is None or d["total_s"] is None:
                 continue
-            if b["total_s"] is None:
-                parts.append(f"{LABELS[m]}: did not finish")
-            else:
-                parts.append(f"{LABELS[m]} {b['total_s']:.2f} s = {b['total_s'] / d['total_s']:.2f}x DWCP's time")
-        out.append(f"- {profile}: DWCP {d['total_s']:.2f} s; " + "; ".join(parts))
+            parts = []
+            for m in BASELINES:
+                b = rows.get((profile, m))
+                if b is None:
+                    continue
+                if b["total_s"] is None:
+                    parts.append(f"{LABELS[m]}: did not finish")
+                else:
+                    parts.append(f"{LABELS[m]} {b['total_s']:.2f} s = {b['total_s'] / d['total_s']:.2f}x")
+            out.append(f"- {profile}, {LABELS[dm]} {d['total_s']:.2f} s: " + "; ".join(parts))
     return "\n".join(out)
 
 
@@ -126,7 +130,7 @@ def report_from_json(args: argparse.Namespace) -> int:
             res = Result(**r)
             fresh.setdefault((res.profile, res.method), []).append(res)
         cells.update(fresh)
-    order = {p: i for i, p in enumerate(PROFILES)} | {m: i for i, m in enumerate(METHODS)}
+    order = {p: i for i, p in enumerate(PROFILES)} | {m: i for i, m in enumerate(LABELS)}
     results = [r for key in sorted(cells, key=lambda k: (order[k[0]], order[k[1]])) for r in cells[key]]
     emit(results, dump, args)
     return 0

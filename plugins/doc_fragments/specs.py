@@ -206,7 +206,7 @@ options:
     type: int
   compression:
     description:
-    - The C(compression) field.
+    - 'auto: DWCP picks per link; with multifd, auto and zstd compress in QEMU''s multifd threads.'
     - Left out, the current value is kept; a new resource gets the agent's default C('auto').
     type: str
     choices:
@@ -216,7 +216,7 @@ options:
     - none
   multifd_channels:
     description:
-    - 'QEMU multifd channels; 0: off.'
+    - 'QEMU multifd channels (faster on fast links, longer downtime); 0: off.'
     - Must be at least 0 and at most 64.
     - Left out, the current value is kept; a new resource gets the agent's default C(0).
     type: int

@@ -240,7 +240,7 @@ class MigrationOptionsArgs:
     @property
     @pulumi.getter
     def compression(self) -> pulumi.Input[str] | None:
-        """The `compression` field. One of: `auto`, `zstd`, `lz4`, `none`. Default: `"auto"`."""
+        """auto: DWCP picks per link; with multifd, auto and zstd compress in QEMU's multifd threads. One of: `auto`, `zstd`, `lz4`, `none`. Default: `"auto"`."""
         return pulumi.get(self, "compression")
 
     @compression.setter
@@ -250,7 +250,7 @@ class MigrationOptionsArgs:
     @property
     @pulumi.getter(name="multifdChannels")
     def multifd_channels(self) -> pulumi.Input[int] | None:
-        """QEMU multifd channels; 0: off. Must be at least 0 and at most 64. Default: `0`."""
+        """QEMU multifd channels (faster on fast links, longer downtime); 0: off. Must be at least 0 and at most 64. Default: `0`."""
         return pulumi.get(self, "multifd_channels")
 
     @multifd_channels.setter

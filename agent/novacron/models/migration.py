@@ -23,8 +23,13 @@ class MigrationOptions(_Strict):
     max_downtime_ms: int = Field(default=300, ge=1, le=60000, description="Switch-over downtime budget.")
     bandwidth_limit_mbps: int | None = Field(default=None, ge=1, le=400000, description="Cap in Mbit/s.")
     streams: int | None = Field(default=None, ge=4, le=512, description="Fixed AMST stream count.")
-    compression: Literal["auto", "zstd", "lz4", "none"] = Field(default="auto")
-    multifd_channels: int = Field(default=0, ge=0, le=64, description="QEMU multifd channels; 0: off.")
+    compression: Literal["auto", "zstd", "lz4", "none"] = Field(
+        default="auto",
+        description="auto: DWCP picks per link; with multifd, auto and zstd compress in QEMU's multifd threads.",
+    )
+    multifd_channels: int = Field(
+        default=0, ge=0, le=64, description="QEMU multifd channels (faster on fast links, longer downtime); 0: off."
+    )
     timeout_s: float = Field(default=600.0, gt=0, le=86400, description="Give up and roll back after.")
     allow_postcopy: bool = Field(default=False, description="Switch to post-copy if pre-copy cannot converge.")
 

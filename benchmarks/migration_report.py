@@ -160,9 +160,13 @@ README_NOTES = """\
 Total: request to "the migration call returned, guest runs on b" (libvirt runs: virDomainMigrate3,
 which also waits for the source QEMU to be torn down; DWCP: the API request to phase completed,
 including the agents' prepare round trips). QEMU's own time: libvirt's time_elapsed (job start to
-QEMU's completion) or, over QMP, QEMU's total-time: the like-for-like figure next to the QMP-driven
-multifd run, which pays none of libvirt's set-up and tear-down. Downtime:
-libvirt's figure on the destination (source paused -> destination resumed, network included).
+QEMU's completion, which includes starting the destination QEMU) or, over QMP, QEMU's total-time.
+"multifd 4 + zstd / bbr" is driven by libvirt like the plain rows (libvirt 9.0 cannot select zstd:
+the source QEMU is told over the monitor, the destination gets a -global, as the agent does);
+"QEMU alone (QMP)" is the same method driven over QMP with both QEMUs already running and no return
+path: none of libvirt's ~1.5-2 s of set-up and tear-down, and its downtime is QEMU's own
+source-side figure. Downtime otherwise: libvirt's figure on the destination (source paused ->
+destination resumed, network included).
 On the wire: bytes host a sent on the link (TLS, framing and control traffic included).
 Links: datacenter = veth, no shaping; internet = 50 ms RTT, 1 Gbit/s, 0.1 % loss; constrained =
 50 ms RTT, 100 Mbit/s. Everything (two QEMUs, two agents, the link emulator) shares 2 cores.

@@ -151,7 +151,8 @@ class MigrationService:
         if not mbps and pred is not None and flags.prediction:
             mbps = pred.predict(30.0)
         mbps = mbps or _DEFAULT_LINK_MBPS.get(profile.mode, 1000.0)
-        ratio = 2.0 if planning.channel_plan(req.options, profile, flags).hde else 1.0
+        chan = planning.channel_plan(req.options, profile, flags)
+        ratio = 2.0 if chan.hde or chan.multifd_compression else 1.0  # compressed by the agents or by QEMU
         return planning.predict_duration(memory_mib << 20, mbps * 1e6, ratio=ratio)
 
     async def get(self, mig_id: str) -> Migration:

@@ -199,6 +199,8 @@ def hde_dictionary(memory_mib: int) -> int:
 
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
+ET.register_namespace("qemu", QEMU_NS)  # libvirt's <qemu:commandline>, written with its usual prefix
+_MULTIFD_GLOBAL = "migration.multifd-compression="
 # With multifd, QEMU compresses in its own channel threads (C, one thread per channel, zstd-1):
 # on hosts where CPU and not the link is the limit, compressing once, in parallel, inside the
 # hypervisor beats HDE in the agent; the agents then carry already-compressed bytes raw.
@@ -219,26 +221,24 @@ def with_multifd_compression(xml: str, method: str | None) -> str:
     default, none). Both ends must agree, libvirt 9.0 cannot set it, and the destination QEMU starts
     listening (migrate-incoming) before anyone could change it over the monitor, so it is a -global
     on the command line. A preset an earlier hop left in the live definition is replaced."""
-    ET.register_namespace("qemu", QEMU_NS)
     root = ET.fromstring(xml)
-    cmdline = root.find(f"{{{QEMU_NS}}}commandline")
+    tag = f"{{{QEMU_NS}}}commandline"
+    cmdline = root.find(tag)
     if cmdline is not None:
         args = list(cmdline)
-        for flag, value in zip(args, args[1:], strict=False):
-            if flag.get("value") == "-global" and (value.get("value") or "").startswith(_MULTIFD_GLOBAL):
-                cmdline.remove(flag)
-                cmdline.remove(value)
-        if not len(cmdline) and method is None:
+        stale = [i for i in range(len(args) - 1)
+                 if args[i].get("value") == "-global" and (args[i + 1].get("value") or "").startswith(_MULTIFD_GLOBAL)]
+        for i in stale:
+            cmdline.remove(args[i])
+            cmdline.remove(args[i + 1])
+        if not len(cmdline):
             root.remove(cmdline)
+            cmdline = None
     if method is not None:
-        if cmdline is None or cmdline not in list(root):
-            cmdline = ET.SubElement(root, f"{{{QEMU_NS}}}commandline")
+        cmdline = cmdline if cmdline is not None else ET.SubElement(root, tag)
         for value in ("-global", f"{_MULTIFD_GLOBAL}{method}"):
             ET.SubElement(cmdline, f"{{{QEMU_NS}}}arg", value=value)
     return ET.tostring(root, encoding="unicode")
-
-
-_MULTIFD_GLOBAL = "migration.multifd-compression="
 
 
 def channel_plan(
@@ -257,27 +257,21 @@ def channel_plan(
         # QEMU's channels are the multi-stream already: one TCP stream each, no reassembly across
         # streams, so a loss on one stream stalls only that channel (4 streams each: 5.8 s, 0.6-1.4 s down)
         streams, autotune = 1, None
+    qemu_compression = multifd_compression(options, flags)  # then QEMU's threads compress, the agents carry
+    algorithm = options.compression
+    if algorithm == "auto":  # the mode's algorithm, but raw in the datacenter (see the docstring)
+        algorithm = "none" if profile.mode == "datacenter" else profile.compression_algorithm
     hde: HdeSettings | None = None
-    qemu_compression = multifd_compression(options, flags)
-    if qemu_compression:
-        pass  # QEMU's channel threads compress; the agents carry the result as it is
-    elif flags.compression and options.compression != "none":
-        if options.compression == "auto":
-            if profile.compression_algorithm != "none" and profile.mode != "datacenter":
-                hde = HdeSettings(
-                    algorithm=profile.compression_algorithm,
-                    level=START_LEVEL,
-                    frame_bytes=HDE_FRAME,
-                    chunk_size=HDE_CHUNK,
-                    dict_capacity=hde_dictionary(memory_mib),
-                    mode="always",  # the level controller decides, from back-pressure
-                    framing="qemu",
-                )
-        else:
-            hde = HdeSettings(
-                algorithm=options.compression, level=START_LEVEL, frame_bytes=HDE_FRAME, chunk_size=HDE_CHUNK,
-                dict_capacity=hde_dictionary(memory_mib), mode="always", framing="qemu",
-            )
+    if not qemu_compression and flags.compression and algorithm != "none":
+        hde = HdeSettings(
+            algorithm=algorithm,
+            level=START_LEVEL,
+            frame_bytes=HDE_FRAME,
+            chunk_size=HDE_CHUNK,
+            dict_capacity=hde_dictionary(memory_mib),
+            mode="always",  # the level controller decides, from back-pressure
+            framing="qemu",
+        )
     return ChannelPlan(
         streams=streams,
         autotune=autotune,

@@ -197,7 +197,6 @@ def start_cluster(root: Path, *, profile: str = "datacenter", node_overrides: di
                 shutil.copyfile(tls[src], qemu_tls / name)
             lvh = LibvirtHost(f"lv-{nid}", root, netns=h.ns, migrate_tls_dir=qemu_tls)
             lvh.start()
-            tls = cluster.pki[nid]
             overrides: dict[str, Any] = {
                 "system": {"node_id": nid, "data_dir": str(root / nid), "log_level": "INFO"},
                 "api": {"listen_address": "0.0.0.0", "port": API_PORT},

@@ -6,10 +6,13 @@ and both agents' stores must name the destination as the owner.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from typing import Any
 
 import httpx
+import libvirt
+import libvirt_qemu
 import pytest
 
 from novacron.models.migration import Migration, MigrationRequest
@@ -119,11 +122,6 @@ def test_writing_guest_with_multifd(cluster: Cluster, vms: dict[str, str]) -> No
 
 
 def _qemu_migrate_parameters(node: Node, vm: str) -> dict[str, Any]:
-    import json
-
-    import libvirt
-    import libvirt_qemu
-
     conn = libvirt.open(node.libvirt.uri)
     try:
         cmd = json.dumps({"execute": "query-migrate-parameters"})

@@ -21,6 +21,7 @@ from novacron.errors import Conflict, NovacronError
 from novacron.migration import libvirt_ops as lv
 from novacron.migration import plan as planning
 from novacron.migration.deps import Deps, now
+from novacron.migration.gate import SwitchoverGate
 from novacron.migration.machine import advance
 from novacron.migration.progress import ProgressTracker, TunnelStats
 from novacron.migration.relay import OutgoingRelay
@@ -28,6 +29,7 @@ from novacron.models.migration import Migration, MigrationPhase
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5
+GATE_S = 0.1  # the switchover gate's pace: a datacenter migration's first pass lasts ~1 s
 SAVE_EVERY_S = 1.0
 TUNE_EVERY_S = 1.0
 PORT_TRIES = 4
@@ -56,6 +58,8 @@ class OutgoingMigration:
         self._dconn: libvirt.virConnect | None = None
         self._migrating = False
         self._mode_sub: Any = None
+        self._limit_ms = 0  # QEMU's downtime limit as last set
+        self._base_ms = 0  # QEMU's share of the budget, corrected for the tunnel's pace
 
     # -- control from outside ------------------------------------------------------------------
     async def cancel(self) -> None:
@@ -129,7 +133,8 @@ class OutgoingMigration:
             await d.run(lv.set_multifd_compression, self._dom, method or "none")
             dest_xml = planning.with_multifd_compression(dest_xml, method)
         params, vflags = planning.libvirt_call(_CONSTS, m.options, self.relay.port, dest_xml, persist_xml)
-        await d.run(lv.set_max_downtime, self._dom, planning.qemu_downtime_ms(m.options))
+        self._limit_ms = self._base_ms = planning.qemu_downtime_ms(m.options)
+        await d.run(lv.set_max_downtime, self._dom, self._limit_ms)
         self._check_stop()
         self._set("transferring")
         await self._save()
@@ -177,7 +182,7 @@ class OutgoingMigration:
         fut = loop.run_in_executor(d.pool, lv.migrate, self._dom, self._dconn, params, vflags)
         deadline = time.monotonic() + m.options.timeout_s
         last_save = last_tune = time.monotonic()
-        downtime_ms = planning.qemu_downtime_ms(m.options)
+        gate = asyncio.create_task(self._gate())
         limit_bps = (m.options.bandwidth_limit_mbps or 0) * 1e6
         try:
             while not fut.done():
@@ -191,7 +196,7 @@ class OutgoingMigration:
                 if time.monotonic() - last_tune >= TUNE_EVERY_S:
                     self.relay.tune(time.monotonic() - last_tune)
                     last_tune = time.monotonic()
-                    downtime_ms = await self._correct_downtime(job, downtime_ms)
+                    self._correct_downtime(job)
                 if time.monotonic() - last_save >= SAVE_EVERY_S:
                     last_save = time.monotonic()
                     await self._save()
@@ -220,29 +225,41 @@ class OutgoingMigration:
             raise Stop("failed", f"libvirt: {exc.get_error_message()}") from None
         finally:
             self._migrating = False
+            gate.cancel()
 
-    async def _correct_downtime(self, job: dict[str, Any] | None, current: int) -> int:
-        """Keep QEMU's downtime limit true to the tunnel's real pace (plan.corrected_downtime_ms);
-        libvirt allows this call during the migration job. Changes under 20 % are not sent. Only
-        with HDE or multifd: there the tunnel's entrances take bursts far above what the link drains
-        (multifd: QEMU saw 113-137 MB/s, the tunnel drained 57-90); on one raw channel the
-        correction only added passes (datacenter: ~0.5 s more)."""
-        if not job or self._dom is None or self.relay is None or not self.relay.channels:
-            return current
+    def _correct_downtime(self, job: dict[str, Any] | None) -> None:
+        """Keep QEMU's share of the budget true to the tunnel's real pace (plan.corrected_downtime_ms);
+        the gate applies it. Only with HDE or multifd: there the tunnel's entrances take bursts far
+        above what the link drains (multifd: QEMU saw 113-137 MB/s, the tunnel drained 57-90); on one
+        raw channel the correction only added passes (datacenter: ~0.5 s more)."""
+        if not job or self.relay is None or not self.relay.channels:
+            return
         if self.relay.plan.hde is None and not self.m.options.multifd_channels:  # raw: QEMU sees the tunnel's pace
-            return current
+            return
         base = planning.qemu_downtime_ms(self.m.options)
-        want = planning.corrected_downtime_ms(base, float(job.get("memory_bps") or 0), self.tracker.rate_in)
-        if abs(want - current) < 0.2 * current:
-            return current
-        try:
-            await self.d.run(lv.set_max_downtime, self._dom, want)
-        except NovacronError as exc:  # the job may just have ended: keep going with the old limit
-            log.info("migration %s: downtime limit not changed: %s", self.m.id, exc.detail)
-            return current
-        log.info("migration %s: QEMU downtime limit %d ms (QEMU sees %.0f MB/s, the tunnel drains %.0f MB/s)",
-                 self.m.id, want, (job.get("memory_bps") or 0) / 1e6, self.tracker.rate_in / 1e6)  # fmt: skip
-        return want
+        self._base_ms = planning.corrected_downtime_ms(base, float(job.get("memory_bps") or 0), self.tracker.rate_in)
+
+    async def _gate(self) -> None:
+        """Every GATE_S: QEMU's limit = its corrected share less the time the destination still needs
+        for the tunnel's backlog (gate.py). libvirt allows the call during the job; changes under
+        20 % (and under 5 ms) are not sent."""
+        gate = SwitchoverGate()
+        while self._dom is not None and self.relay is not None:
+            await asyncio.sleep(GATE_S)
+            delivery = self.relay.delivery()
+            if delivery is not None:
+                gate.observe(time.monotonic(), *delivery)
+            want = gate.limit(self._base_ms) if delivery is not None else self._base_ms
+            if abs(want - self._limit_ms) < max(5, 0.2 * self._limit_ms):
+                continue
+            try:
+                await self.d.run(lv.set_max_downtime, self._dom, want)
+            except NovacronError as exc:  # the job may just have ended: keep going with the old limit
+                log.info("migration %s: downtime limit not changed: %s", self.m.id, exc.detail)
+                continue
+            self._limit_ms = want
+            log.info("migration %s: QEMU downtime limit %d ms (share %d ms; destination owed %.1f MB, takes "
+                     "%.0f MB/s)", self.m.id, want, self._base_ms, gate.backlog / 1e6, gate.drain_bps / 1e6)  # fmt: skip
 
     async def _switchover(self, new_dom: libvirt.virDomain) -> None:
         d, m = self.d, self.m

@@ -116,6 +116,14 @@ class OutgoingRelay:
             streams=sum(x["streams"] for x in s),
         )
 
+    def delivery(self) -> tuple[int, int] | None:
+        """(undelivered, delivered) bytes summed over the channels whose receiver reports what its
+        QEMU has taken (CREDIT); None while no channel does."""
+        reporting = [(u, c.delivered) for c in self.channels if (u := c.undelivered) is not None]
+        if not reporting:
+            return None
+        return sum(u for u, _ in reporting), sum(d for _, d in reporting)
+
     def attach_back(self, conn: int, reader: ChannelReader, first: bytes) -> None:
         fut = self._backs.setdefault(conn, asyncio.get_running_loop().create_future())
         if fut.done():

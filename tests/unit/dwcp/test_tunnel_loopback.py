@@ -340,21 +340,38 @@ def test_credit_bounds_the_decoded_bytes_between_writer_and_consumer(pki: Pki, t
     assert worst <= raw_window + 2 * MIB  # plus what is decoded but not yet counted by the consumer
 
 
-def test_credit_is_off_unless_the_sender_asks() -> None:
-    async def main() -> tuple[bool, int]:
+def test_without_a_raw_window_the_receiver_still_reports_what_it_delivered() -> None:
+    """No window (write never waits on CREDIT), but `undelivered` follows the consumer: the
+    source's switchover gate reads it."""
+
+    async def main() -> tuple[int | None, int | None, int | None]:
         async with ChannelServer() as srv:
             ch = await open_channel("127.0.0.1", srv.port, streams=2)
             reader = await srv.accept()
-            for _ in range(8):
+            for _ in range(4):
                 await ch.write(bytes(MIB))
+            before = ch.undelivered
+            taken = 0
+            while taken < 2 * MIB:
+                taken += len(await reader.read(2 * MIB - taken))
+            await asyncio.sleep(0)
+            for _ in range(200):
+                if ch.undelivered == 2 * MIB:
+                    break
+                await asyncio.sleep(0.01)
+            half = ch.undelivered
+            while taken < 4 * MIB:
+                taken += len(await reader.read())
+            for _ in range(200):
+                if ch.undelivered == 0:
+                    break
+                await asyncio.sleep(0.01)
+            after = ch.undelivered
             await ch.close()
-            total = 0
-            while data := await reader.read():
-                total += len(data)
-            return ch._credit_on, total
+            return before, half, after
 
-    credit_on, total = run(main)
-    assert not credit_on and total == 8 * MIB
+    before, half, after = run(main)
+    assert (before, half, after) == (4 * MIB, 2 * MIB, 0)
 
 
 def test_socket_tuning_on_a_real_connection() -> None:

@@ -3,10 +3,10 @@
 Each stream has a writer task fed by a queue; the AmstSender decides which queue gets a segment and
 holds the window (write() waits while the queues hold `window_bytes`). close() sends FIN and waits
 for the receiver's FIN_ACK, so a returned close() means the other agent has every byte.
-With `raw_window` set (and a receiver that supports it), write() also waits while more than
-raw_window bytes it was given have not yet been taken by the receiver's consumer (CREDIT frames,
-read by one control task per stream; see reader.py): the send window counts compressed bytes, this
-one counts what the far end still has to decode and deliver.
+The receiver reports how many decoded bytes its consumer has taken (CREDIT frames, read by one
+control task per stream; see reader.py): `undelivered` is what the far end still has to decode and
+deliver. With `raw_window` set, write() also waits while undelivered >= raw_window: the send window
+counts compressed bytes, this one counts the far end's backlog.
 Live changes (apply_settings) only touch what the next frame or segment uses, or add/retire
 streams through the AMST control frames, so nothing in flight is dropped.
 """
@@ -75,6 +75,12 @@ class Channel:
     @property
     def streams(self) -> int:
         return len(self.sender.active)
+
+    @property
+    def undelivered(self) -> int | None:
+        """Bytes written to the channel that the receiver's consumer has not yet taken (None: the
+        receiver sends no CREDIT frames). What is in here when QEMU stops the guest is downtime."""
+        return self.bytes_in - self.delivered if self._credit_on else None
 
     @property
     def congestion_in_use(self) -> dict[int, str | None]:
@@ -271,7 +277,9 @@ class Channel:
                     server_hostname=(self._server_hostname or self.host) if self._ssl else None,
                 )
                 sockopts.disable_nodelay(writer.get_extra_info("socket"))
-                writer.write(hello(self.session_id, idx, hde=self.hde is not None, credit=bool(self.raw_window)))
+                # always ask for CREDIT: besides bounding raw_window, it tells the source how far the
+                # destination QEMU really is (undelivered), which its downtime gate needs
+                writer.write(hello(self.session_id, idx, hde=self.hde is not None, credit=True))
                 await writer.drain()
                 try:
                     answer = await read_frame(reader, idx)
@@ -290,7 +298,7 @@ class Channel:
         self._set_congestion(s)
         s.task = asyncio.create_task(self._writer(s), name=f"dwcp-stream-{idx}")
         self._streams[idx] = s
-        if self.raw_window and answer.flags & FLAG_CREDIT:
+        if answer.flags & FLAG_CREDIT:
             self._credit_on = True
             self._controls.append(asyncio.create_task(self._control(s), name=f"dwcp-control-{idx}"))
         return s

@@ -81,7 +81,9 @@ class IncomingSide:
         m = m.model_copy(update={"phase": "preparing"})
         await self.d.run(self.d.save, m)
         await self.d.run(self.d.put_note, mig_id, "record", body.get("record") or {})
-        self.active[mig_id] = Incoming(m, IncomingRelay(mig_id, port, source))
+        self.active[mig_id] = Incoming(
+            m, IncomingRelay(mig_id, port, source, small_buffers=bool(m.options.multifd_channels))
+        )
         self.d.metrics.active.labels(role="destination").set(len(self.active))
         uri = self.d.config.dwcp.libvirt_migration_uri or self.d.config.hypervisor.uri
         return {"node": self.d.node_id, "libvirt_uri": uri, "console_log": console}

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 BACK_WAIT_S = 30.0
 QEMU_CONNECT_S = 15.0
 FILL_SAMPLE_S = 0.05
+COPY_STEP = 1 << 20  # bytes per hand-over from a channel to a QEMU socket (each counts as delivered)
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,6 @@ def _level_controller(level: int) -> LevelController:
 def _abort(writer: asyncio.StreamWriter | None) -> None:
     if writer is not None and writer.transport is not None:
         writer.transport.abort()
-
-
-COPY_STEP = 1 << 20  # bytes per hand-over from a channel to the destination QEMU's socket
 
 
 class OutgoingRelay:
@@ -153,9 +151,7 @@ class OutgoingRelay:
             level = ctl.on_sample(fill) if fill is not None else None
             if level is None:
                 continue
-            log.info(
-                "migration %s: compression level %d (send window %.0f%% full)", self.mig_id, level, fill * 100
-            )
+            log.info("migration %s: compression level %d (send window %.0f%% full)", self.mig_id, level, fill * 100)
             change = ch.apply_settings(hde_mode="never") if level == 0 else ch.apply_settings(
                 hde_mode="always", compression_level=level)  # fmt: skip
             t = asyncio.ensure_future(change)
@@ -231,15 +227,11 @@ class OutgoingRelay:
     async def _cap_qemu_buffer(self, conn: int, writer: asyncio.StreamWriter) -> None:
         """QEMU's send buffer, capped (qemu_socket.py): what waits there is downtime no one sees."""
         try:
-            granted = await asyncio.to_thread(
-                cap_peer_buffer, writer.get_extra_info("socket"), socket.SO_SNDBUF
-            )
+            granted = await asyncio.to_thread(cap_peer_buffer, writer.get_extra_info("socket"), socket.SO_SNDBUF)
         except OSError as exc:
             log.info("migration %s: QEMU connection %d keeps its send buffer: %s", self.mig_id, conn, exc)
             return
-        log.debug(
-            "migration %s: QEMU connection %d send buffer capped at %d bytes", self.mig_id, conn, granted
-        )
+        log.debug("migration %s: QEMU connection %d send buffer capped at %d bytes", self.mig_id, conn, granted)
 
     async def _carry(self, conn: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         p, d = self.plan, self.dest
@@ -252,9 +244,7 @@ class OutgoingRelay:
         self.channels.append(ch)
         if p.autotune:
             lo, hi = p.autotune
-            ctl = StreamController(
-                min_streams=lo, max_streams=hi, per_stream_window=p.socket_buffer, initial=p.streams
-            )
+            ctl = StreamController(min_streams=lo, max_streams=hi, per_stream_window=p.socket_buffer, initial=p.streams)
             ch.start_autotune(ctl, interval=0.5)
         await ch.write(ChannelHeader(self.mig_id, conn).encode())
         back = asyncio.create_task(self._return_path(conn, writer))
@@ -283,9 +273,10 @@ class IncomingRelay:
 
     def __init__(self, mig_id: str, port: int, source: PeerEndpoint, *, small_buffers: bool = False) -> None:
         self.mig_id, self.port, self.source = mig_id, port, source
-        # multifd: QEMU's channels each hide a backlog in their kernel buffers (datacenter: 382-458 ms
-        # of downtime with the kernel's, 152-318 with the caps). One raw channel loses throughput
-        # with small buffers on a busy host and the switchover gate already keeps it near 100 ms.
+        # multifd: QEMU's channels each hide a backlog in their kernel buffers (DWCP multifd downtime,
+        # datacenter 382-458 ms with the kernel's buffers, 355-381 with the caps; internet 741-770 ->
+        # 333-527). One raw channel loses throughput with small buffers on a busy host (~1 s on the
+        # datacenter link) and the switchover gate already keeps it near 100 ms.
         self.small_buffers = small_buffers
         self.bytes_out = 0
         self._readers: list[ChannelReader] = []

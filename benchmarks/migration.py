@@ -82,6 +82,31 @@ def plain_xml(image: GuestImage, name: str, memory_mib: int, cmdline: str, seria
 <memballoon model='virtio'/></devices></domain>"""
 
 
+# what the mode detection must settle on per link; None: either of two (the internet link sits on
+# the classifier's thresholds, RTT 50 ms and 1 Gbit/s, and measures as hybrid or internet)
+SETTLED_MODE = {"datacenter": "datacenter", "internet": None, "constrained": "internet"}
+
+
+def wait_for_mode(cluster: Cluster, profile: str, timeout: float = 90.0, steady: int = 10) -> None:
+    """After a link change, until the source agent's mode detection has settled on the new link (a
+    fixed 10 s sometimes caught it on its way, in hybrid, with half the streams). For the internet
+    link: out of datacenter and one mode for `steady` polls 1 s apart."""
+    want = SETTLED_MODE[profile]
+    deadline = time.monotonic() + timeout
+    history: list[str] = []
+    with cluster.node("node-a").client(timeout=30) as c:
+        while time.monotonic() < deadline:
+            history.append(c.get_mode().mode)
+            last = history[-steady:]
+            if history[-1] == want or (
+                want is None and len(last) == steady and len(set(last)) == 1 and last[0] != "datacenter"
+            ):
+                print(f"[{profile}] agents settled on mode {history[-1]!r}", flush=True)
+                return
+            time.sleep(1.0)
+    print(f"[{profile}] the agents' mode did not settle in {timeout:g} s: {history[-steady:]}", flush=True)
+
+
 def wait_ready(log: Any, settle_s: float) -> None:
     log.wait_for(r"^READY", timeout=600)
     time.sleep(settle_s)  # let the workload reach its steady dirtying rate
@@ -351,7 +376,7 @@ def main() -> int:
         for profile in profiles:
             if cluster.testbed.profile.name != profile:
                 cluster.testbed.set_profile(profile)
-                time.sleep(10)  # let the agents' probes see the new link
+                wait_for_mode(cluster, profile)
             dnf: set[str] = set()
             for rep in range(args.repeat):  # round-robin: the machine's drift hits every method alike
                 for method in methods:

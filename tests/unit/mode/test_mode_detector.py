@@ -75,6 +75,29 @@ def test_single_spike_does_not_switch() -> None:
     assert det.mode == "datacenter"
 
 
+def test_a_link_change_the_rtt_alone_leaves_in_hybrid_is_followed_by_its_bandwidth() -> None:
+    """Measured on the test bed: datacenter (17 Gbit/s) -> 50 ms / 100 Mbit/s. RTT samples come every
+    few seconds, bandwidth only from idle probes tens of seconds apart (~60 Mbit/s each)."""
+    det = ModeDetector()
+    feed(det, "b", [LinkSample(0.5, 17500)] * 5)
+    feed(det, "b", [LinkSample(50.5)] * 10)  # RTT alone: just above 50 ms, inside hybrid's margin
+    assert det.status().peers[0].mode == "hybrid"
+    feed(det, "b", [LinkSample(50.5, 60)])  # one probe: one sample could be an outlier
+    assert det.status().peers[0].bandwidth_mbps > 10000
+    out = feed(det, "b", [LinkSample(50.5, 60)] + [LinkSample(50.5)] * 5)  # the second: a new level
+    assert det.status().peers[0].bandwidth_mbps == 60
+    assert [c.new for c in peer_changes(out)] == ["internet"]
+
+
+def test_bandwidth_outliers_on_alternate_sides_do_not_reset_the_average() -> None:
+    det = ModeDetector()
+    feed(det, "b", [LinkSample(0.5, 10000)] * 5)
+    for bw in (1000, 50000, 1000, 50000):  # each 5x away, but never twice on the same side
+        feed(det, "b", [LinkSample(0.5, bw)])
+    bw_now = det.status().peers[0].bandwidth_mbps
+    assert 5000 < bw_now < 30000 and det.mode == "datacenter"
+
+
 def test_node_mode_from_peers_and_fallback() -> None:
     det = ModeDetector()
     assert det.mode == "datacenter"  # no peers: default

@@ -1,7 +1,8 @@
 """Per-peer and node-wide mode detection: samples in, decisions out (sans-I/O).
 
 Three guards keep a noisy link from flapping: inputs are EWMA-smoothed (RTT via the RFC 6298
-estimator with a faster gain, bandwidth and loss by plain EWMA), thresholds are biased toward the
+estimator with a faster gain, bandwidth and loss by plain EWMA; two bandwidth samples in a row 4x
+away on the same side are a new level and replace the average, see _smooth_bw), thresholds are biased toward the
 current mode by `margin`, and a different classification must persist `enter_samples`
 consecutive samples -- counted only while the smoothed values and the raw sample agree on it, so a
 single spike dragging the average along does not count -- before the peer's mode changes. A new peer takes its first classification

@@ -244,7 +244,7 @@ class OutgoingMigration:
         for the tunnel's backlog (gate.py). libvirt allows the call during the job; changes under
         20 % (and under 5 ms) are not sent."""
         gate = SwitchoverGate()
-        while self._dom is not None and self.relay is not None:
+        while self._migrating and self._dom is not None and self.relay is not None:
             await asyncio.sleep(GATE_S)
             delivery = self.relay.delivery()
             if delivery is not None:

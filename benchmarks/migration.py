@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -64,6 +65,27 @@ def tx_bytes(node: Node) -> int:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     return int(text.strip())
+
+
+def cpu_by_command() -> dict[str, float]:
+    """CPU seconds (user + system) of every live process, summed per command name: --verbose prints
+    the difference over a run, to show who spent the 2 cores."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm, fields = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+        out[comm] = out.get(comm, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def print_cpu(before: dict[str, float]) -> None:
+    after = cpu_by_command()
+    spent = sorted(((after[k] - before.get(k, 0.0), k) for k in after), reverse=True)
+    print("    CPU s: " + ", ".join(f"{k} {v:.2f}" for v, k in spent[:7] if v >= 0.05), flush=True)
 
 
 def set_congestion(cluster: Cluster, algo: str) -> None:
@@ -194,6 +216,7 @@ def run_plain(cluster: Cluster, image: GuestImage, profile: str, method: str, ar
             flags |= libvirt.VIR_MIGRATE_TLS
             params[libvirt.VIR_MIGRATE_PARAM_TLS_DESTINATION] = "node-b"
         before = tx_bytes(a)
+        cpu0 = cpu_by_command()
         box: dict[str, Any] = {}
 
         def go() -> None:
@@ -214,6 +237,7 @@ def run_plain(cluster: Cluster, image: GuestImage, profile: str, method: str, ar
         if "dom" in box:
             stats = box["dom"].jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
             if args.verbose:
+                print_cpu(cpu0)
                 print(f"    libvirt job: elapsed {stats.get('time_elapsed')} ms, downtime {stats.get('downtime')} ms, "
                       f"memory {stats.get('memory_processed', 0) / 1e6:.0f} MB", flush=True)
             beat = log.last_heartbeat()
@@ -300,6 +324,7 @@ def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.N
         wait_ready(log, args.settle)
         mode = c.get_mode().mode
         before = tx_bytes(a)
+        cpu0 = cpu_by_command()
         t0 = time.monotonic()
         options = {**args.dwcp_options, **({"multifd_channels": 4} if method == "dwcp-multifd4" else {})}
         m = c.create_migration(MigrationRequest(vm=name, destination="node-b", options=options))
@@ -312,6 +337,7 @@ def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.N
         total = time.monotonic() - t0
         wire = tx_bytes(a) - before
         if args.verbose:
+            print_cpu(cpu0)
             for node in (a, b):
                 assert node.agent is not None
                 for line in node.agent.output:

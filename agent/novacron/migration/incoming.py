@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import socket
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,13 @@ class IncomingSide:
         if inc is None:
             return f"no incoming migration {header.migration} on {self.d.node_id}"
         inc.relay.accept(header, reader, first)
+        return None
+
+    def dispatch_pipe(self, header: ChannelHeader, tls: ssl.SSLSocket) -> str | None:
+        inc = self.active.get(header.migration)
+        if inc is None:
+            return f"no incoming migration {header.migration} on {self.d.node_id}"
+        inc.relay.accept_pipe(header, tls)
         return None
 
     # -- prepare -------------------------------------------------------------------------------

@@ -1,33 +1,44 @@
 """The agent's DWCP listener: accepts mutually authenticated channels from peer agents and hands
 each to the migration it names (see wire.py). A channel that names no migration this agent knows
-is aborted; so is one that does not start with a header within HEADER_TIMEOUT_S."""
+is aborted; so is one that does not start with a header within HEADER_TIMEOUT_S. TLS pipes come in
+on the same port (tunnel/pipe.py); their handshake and header are read in a worker thread."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 
 from novacron.dwcp.tunnel import ChannelError, ChannelReader, ChannelServer
+from novacron.dwcp.tunnel.pipe import abort, accept_pipe
 from novacron.migration.wire import ChannelHeader, HeaderError, HeaderParser
 
 log = logging.getLogger(__name__)
 HEADER_TIMEOUT_S = 10.0
 Dispatch = Callable[[ChannelHeader, ChannelReader, bytes], str | None]
+DispatchPipe = Callable[[ChannelHeader, ssl.SSLSocket], str | None]
 
 
 class MigrationListener:
-    """`dispatch(header, reader, first_bytes)` returns None when it took the channel, else why not."""
+    """`dispatch(header, reader, first_bytes)` returns None when it took the channel, else why not;
+    `dispatch_pipe(header, tls_socket)` the same for a pipe."""
 
-    def __init__(self, host: str, port: int, tls: ssl.SSLContext, dispatch: Dispatch) -> None:
+    def __init__(
+        self, host: str, port: int, tls: ssl.SSLContext, dispatch: Dispatch, dispatch_pipe: DispatchPipe | None = None
+    ) -> None:
         # little decoded data queued for QEMU: what waits here at the switch-over is downtime. The
         # streams' kernel buffers keep their default size: on HDE channels credit (tunnel/reader.py)
         # bounds the decoded bytes in flight, and smaller buffers slowed uncompressed datacenter
         # migrations (1 MiB per stream: 3.96 s median vs 3.68 s with 4 MiB).
-        self._server = ChannelServer(host, port, ssl=tls, output_limit=4 << 20)
+        self._server = ChannelServer(
+            host, port, ssl=tls, output_limit=4 << 20, pipe_handler=self._on_pipe if dispatch_pipe else None
+        )
+        self._tls = tls
         self._dispatch = dispatch
+        self._dispatch_pipe = dispatch_pipe
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -74,3 +85,42 @@ class MigrationListener:
         if refused:
             log.warning("DWCP channel for migration %s refused: %s", parser.header.migration, refused)
             reader.abort(refused)
+
+    def _on_pipe(self, sock: socket.socket) -> None:
+        task = asyncio.create_task(self._route_pipe(sock))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _route_pipe(self, sock: socket.socket) -> None:
+        assert self._dispatch_pipe is not None
+        try:
+            tls, header = await asyncio.to_thread(_read_pipe_header, sock, self._tls)
+        except (HeaderError, OSError) as exc:  # ssl.SSLError and timeouts are OSErrors
+            log.warning("DWCP pipe refused: %s", exc)
+            abort(sock)
+            sock.close()
+            return
+        refused = self._dispatch_pipe(header, tls)
+        if refused:
+            log.warning("DWCP pipe for migration %s refused: %s", header.migration, refused)
+            abort(tls)
+            tls.close()
+
+
+def _read_pipe_header(sock: socket.socket, ctx: ssl.SSLContext) -> tuple[ssl.SSLSocket, ChannelHeader]:
+    """TLS handshake, then the migration header a byte at a time (never a byte past it: the rest
+    is QEMU's), all within HEADER_TIMEOUT_S per step."""
+    tls = accept_pipe(sock, ctx, HEADER_TIMEOUT_S)
+    try:
+        parser = HeaderParser()
+        while parser.header is None:
+            byte = tls.recv(1)
+            if not byte:
+                raise HeaderError("pipe ended before its header")
+            parser.feed(byte)
+    except BaseException:
+        abort(tls)
+        tls.close()
+        raise
+    tls.settimeout(None)
+    return tls, parser.header

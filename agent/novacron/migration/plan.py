@@ -184,8 +184,12 @@ class ChannelPlan:
     window: int
     raw_window: int | None = None  # end-to-end credit (decoded bytes ahead of the destination QEMU)
     multifd_compression: str | None = None  # QEMU compresses in its multifd threads (then hde is None)
+    pipe: bool = False  # one TLS pipe per QEMU connection instead of AMST channels (datacenter)
 
     def describe(self) -> str:
+        if self.pipe:
+            comp = f"QEMU multifd {self.multifd_compression}" if self.multifd_compression else "no compression"
+            return f"TLS pipe per QEMU connection, {self.congestion}, {comp}"
         comp = f"HDE {self.hde.algorithm}-{self.hde.level}" if self.hde else "no compression"
         if self.multifd_compression:
             comp = f"QEMU multifd {self.multifd_compression}"
@@ -246,7 +250,9 @@ def channel_plan(
 ) -> ChannelPlan:
     """v3 transport off: one TCP stream, no striping. v3 compression off (or compression "none"):
     raw bytes. "auto" compression in datacenter mode is raw too: there the link outruns the
-    encoder (HDE's pass over every chunk costs more than the bytes it could save)."""
+    encoder (HDE's pass over every chunk costs more than the bytes it could save). Datacenter mode
+    with raw bytes and no stream count asked for: TLS pipes, not AMST channels (one stream fills
+    the link, and the pipes cost the agents a third of the CPU: dwcp/tunnel/pipe.py)."""
     if flags.transport:
         streams = options.streams or profile.streams_min
         autotune = None if options.streams else (profile.streams_min, profile.streams_max)
@@ -282,6 +288,7 @@ def channel_plan(
         window=WINDOW,
         raw_window=RAW_WINDOW if hde is not None else None,
         multifd_compression=qemu_compression,
+        pipe=flags.transport and profile.mode == "datacenter" and hde is None and not options.streams,
     )
 
 

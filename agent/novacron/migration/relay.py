@@ -4,7 +4,8 @@ Source: QEMU connects to 127.0.0.1:P (once, or once per multifd channel plus the
 connection gets its own DWCP channel to the destination agent. Destination: each channel is
 delivered to a new connection to the destination QEMU on 127.0.0.2:P. QEMU's return path (a few
 bytes from destination to source, e.g. the final "shut" message the source waits for) comes back
-on a second, single-stream channel per connection, opened by the destination agent.
+on a second, single-stream channel per connection, opened by the destination agent. Where the plan
+says `pipe` (datacenter), TLS pipes carry the connections instead (pipe_relay.py).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import contextlib
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from novacron.dwcp.amst import StreamController
 from novacron.dwcp.tunnel import Channel, ChannelError, ChannelReader, open_channel, proxy_into_channel
 from novacron.migration.compression import FillMeter, LevelController
+from novacron.migration.pipe_relay import IncomingPipes, OutgoingPipes
 from novacron.migration.plan import (
     DEST_HOST,
     LEVEL_MAX,
@@ -99,6 +102,9 @@ class OutgoingRelay:
         self._levels: dict[int, tuple[LevelController, FillMeter]] = {}
         self._sampler: asyncio.Task[None] | None = None
         self._sent: dict[int, int] = {}
+        self.pipes: OutgoingPipes | None = None
+        self._acceptor: asyncio.Task[None] | None = None
+        self._lsock: socket.socket | None = None
 
     async def start(self) -> int:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -107,26 +113,39 @@ class OutgoingRelay:
         sock.bind((SOURCE_HOST, 0))
         sock.listen(64)
         sock.setblocking(False)
-        self._server = await asyncio.start_server(self._on_qemu, sock=sock, limit=1 << 20)
         self.port = sock.getsockname()[1]
+        if self.plan.pipe:
+            self._lsock = sock
+            self.pipes = OutgoingPipes(self.mig_id, self.dest, self.plan.congestion, self._fail)
+            self._acceptor = asyncio.create_task(self.pipes.serve(sock), name=f"pipes-{self.mig_id}")
+            return self.port
+        self._server = await asyncio.start_server(self._on_qemu, sock=sock, limit=1 << 20)
         self._sampler = asyncio.create_task(self._sample_fill())
         return self.port
 
     def stats(self) -> TunnelStats:
         s = [c.stats() for c in self.channels]
+        piped = self.pipes.sent if self.pipes else 0  # on the wire as read, plus TLS's ~0.1 %
         return TunnelStats(
-            bytes_in=sum(x["bytes_in"] for x in s),
-            bytes_on_wire=sum(x["bytes_on_wire"] for x in s),
-            streams=sum(x["streams"] for x in s),
+            bytes_in=sum(x["bytes_in"] for x in s) + piped,
+            bytes_on_wire=sum(x["bytes_on_wire"] for x in s) + piped,
+            streams=sum(x["streams"] for x in s) + (len(self.pipes.pipes) if self.pipes else 0),
         )
 
     def delivery(self) -> tuple[int, int] | None:
         """(undelivered, delivered) bytes summed over the channels whose receiver reports what its
-        QEMU has taken (CREDIT); None while no channel does."""
+        QEMU has taken (CREDIT, or a pipe's DELIVERED); None while none does."""
+        if self.pipes is not None:
+            return self.pipes.delivery()
         reporting = [(u, c.delivered) for c in self.channels if (u := c.undelivered) is not None]
         if not reporting:
             return None
         return sum(u for u, _ in reporting), sum(d for _, d in reporting)
+
+    def attach_pipe_back(self, conn: int, back: ssl.SSLSocket) -> str | None:
+        if self.pipes is None:
+            return "this migration does not use pipes"
+        return self.pipes.attach_back(conn, back)
 
     def attach_back(self, conn: int, reader: ChannelReader, first: bytes) -> None:
         fut = self._backs.setdefault(conn, asyncio.get_running_loop().create_future())
@@ -172,6 +191,8 @@ class OutgoingRelay:
 
     def apply_congestion(self, congestion: str) -> None:
         """A DWCP mode switch mid-migration: every stream takes the new congestion control."""
+        if self.pipes is not None:
+            self.pipes.set_congestion(congestion)
         for ch in self.channels:
             if ch.running:
                 t = asyncio.ensure_future(ch.apply_settings(congestion=congestion))
@@ -182,6 +203,12 @@ class OutgoingRelay:
             self._sampler.cancel()
         if self._server is not None:
             self._server.close()
+        if self._acceptor is not None:
+            self._acceptor.cancel()
+        if self._lsock is not None:
+            self._lsock.close()
+        if self.pipes is not None:
+            self.pipes.abort()
         for w in self._writers:
             _abort(w)
         for ch in self.channels:
@@ -205,6 +232,8 @@ class OutgoingRelay:
             self._on_error(why)
         for w in self._writers:
             _abort(w)  # QEMU sees its socket break and fails the migration at once
+        if self.pipes is not None:
+            self.pipes.abort()
 
     async def _on_qemu(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = self._next
@@ -284,6 +313,10 @@ class IncomingRelay:
         self._writers: list[asyncio.StreamWriter] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.error: str | None = None
+        self.pipes = IncomingPipes(mig_id, source, self._connect_qemu_blocking)
+
+    def accept_pipe(self, header: ChannelHeader, forward: ssl.SSLSocket) -> None:
+        self.pipes.accept(header, forward)
 
     def accept(self, header: ChannelHeader, reader: ChannelReader, first: bytes) -> None:
         self._readers.append(reader)
@@ -292,6 +325,7 @@ class IncomingRelay:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        self.pipes.abort()
         for r in self._readers:
             if not r.finished:
                 r.abort("migration aborted")
@@ -305,6 +339,28 @@ class IncomingRelay:
             t.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
+
+    def _connect_qemu_blocking(self) -> socket.socket:
+        """_connect_qemu for a pipe's threads: a blocking socket, same buffer rules."""
+        deadline = time.monotonic() + QEMU_CONNECT_S
+        while True:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            if self.small_buffers:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, QEMU_BUFFER)
+            try:
+                sock.connect((DEST_HOST, self.port))
+                break
+            except OSError:
+                sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        if self.small_buffers:
+            try:
+                cap_peer_buffer(sock, socket.SO_RCVBUF)
+            except OSError as exc:
+                log.info("migration %s: the destination QEMU keeps its receive buffer: %s", self.mig_id, exc)
+        return sock
 
     async def _connect_qemu(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """With small_buffers, small kernel buffers both ends (ours set, QEMU's capped, see

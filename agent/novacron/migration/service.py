@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -66,7 +67,7 @@ class MigrationService:
     async def start(self, host: str, port: int) -> None:
         """Open the DWCP listener (when TLS is configured) and recover unfinished migrations."""
         if self.d.tls is not None and port:
-            self.listener = MigrationListener(host, port, self.d.tls.server, self.dispatch)
+            self.listener = MigrationListener(host, port, self.d.tls.server, self.dispatch, self.dispatch_pipe)
             await self.listener.start()
         elif port:
             log.warning("dwcp.tls_* not configured: this node can neither send nor receive migrations")
@@ -95,6 +96,8 @@ class MigrationService:
         return task
 
     def dispatch(self, header: ChannelHeader, reader: ChannelReader, first: bytes) -> str | None:
+        if header.direction not in ("fwd", "back"):
+            return f"a {header.direction!r} header on an AMST channel"
         if header.direction == "fwd":
             return self.incoming.dispatch(header, reader, first)
         relay = self.d.outgoing_relays.get(header.migration)
@@ -102,6 +105,16 @@ class MigrationService:
             return f"no outgoing migration {header.migration} on {self.d.node_id}"
         relay.attach_back(header.conn, reader, first)
         return None
+
+    def dispatch_pipe(self, header: ChannelHeader, tls: ssl.SSLSocket) -> str | None:
+        if header.direction == "pipe":
+            return self.incoming.dispatch_pipe(header, tls)
+        if header.direction != "pipe-back":
+            return f"a {header.direction!r} header on a pipe"
+        relay = self.d.outgoing_relays.get(header.migration)
+        if relay is None:
+            return f"no outgoing migration {header.migration} on {self.d.node_id}"
+        return relay.attach_pipe_back(header.conn, tls)
 
     # -- the resource ---------------------------------------------------------------------------
     async def create(self, req: MigrationRequest, *, dry_run: bool = False) -> Migration:

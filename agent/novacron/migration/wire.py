@@ -1,6 +1,7 @@
 """The first bytes of every migration channel: which migration and which QEMU connection it carries.
 
-One line, `NCMIG1 {"m": id, "c": n, "d": "fwd"|"back"}\\n`, then the QEMU bytes. Sent inside the
+One line, `NCMIG1 {"m": id, "c": n, "d": direction}\\n`, then the QEMU bytes. Directions: "fwd" and
+"back" name AMST channels, "pipe" and "pipe-back" TLS pipes (pipe_relay.py). Sent inside the
 (mutually authenticated) channel, so only a cluster member can name a migration, and the
 receiving agent only accepts names of migrations it prepared. Sans-I/O: bytes in, header out.
 """
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 MAGIC = b"NCMIG1 "
+Direction = Literal["fwd", "back", "pipe", "pipe-back"]
+DIRECTIONS = ("fwd", "back", "pipe", "pipe-back")
 MAX_HEADER = 1024
 
 
@@ -23,7 +26,7 @@ class HeaderError(ValueError):
 class ChannelHeader:
     migration: str
     conn: int
-    direction: Literal["fwd", "back"] = "fwd"
+    direction: Direction = "fwd"
 
     def encode(self) -> bytes:
         body = json.dumps({"m": self.migration, "c": self.conn, "d": self.direction}, separators=(",", ":"))
@@ -57,7 +60,7 @@ class HeaderParser:
             raise HeaderError(f"malformed migration header: {exc}") from None
         if not isinstance(mig, str) or not mig or isinstance(conn, bool) or not isinstance(conn, int):
             raise HeaderError("migration header needs a string m and an integer c")
-        if direction not in ("fwd", "back") or not 0 <= conn < 1024:
+        if direction not in DIRECTIONS or not 0 <= conn < 1024:
             raise HeaderError(f"bad direction {direction!r} or connection {conn!r}")
         self.header = ChannelHeader(mig, conn, direction)
         return rest

@@ -105,6 +105,29 @@ def test_writing_guest_migrates_and_back(cluster: Cluster, vms: dict[str, str]) 
         assert m.progress.dirty_rate_bps >= 0
 
 
+def _plan_line(node: Node, mig_id: str) -> str:
+    """The source agent's log line that says how the migration's bytes were carried."""
+    assert node.agent is not None
+    lines = [ln for ln in node.agent.output if f"migration {mig_id} of " in ln]
+    assert lines, f"no plan line for {mig_id}"
+    return lines[-1]
+
+
+def test_datacenter_default_rides_tls_pipes_and_asked_streams_ride_amst(cluster: Cluster, vms: dict[str, str]) -> None:
+    """The datacenter path is the TLS pipe (dwcp/tunnel/pipe.py); asking for streams keeps AMST."""
+    src = cluster.where(BUSY)
+    before = last_beat(src, BUSY)
+    src, dst, m = migrate(cluster, BUSY)
+    assert_moved(cluster, BUSY, src, dst, m, before)
+    assert "TLS pipe per QEMU connection" in _plan_line(src, m.id)
+    assert m.progress.streams == 1 and m.progress.bytes_sent > 0
+    before = last_beat(dst, BUSY)
+    src, dst, m = migrate(cluster, BUSY, streams=4)
+    assert_moved(cluster, BUSY, src, dst, m, before)
+    assert "4 stream(s)" in _plan_line(src, m.id)
+    assert m.progress.streams >= 4
+
+
 def test_writing_guest_with_multifd(cluster: Cluster, vms: dict[str, str]) -> None:
     src = cluster.where(BUSY)
     before = last_beat(src, BUSY)

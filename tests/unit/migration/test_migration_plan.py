@@ -62,6 +62,20 @@ def test_v3_flags_off_and_explicit_options() -> None:
     assert p.hde is not None and p.hde.algorithm == "lz4" and p.hde.mode == "always"
 
 
+def test_tls_pipes_carry_raw_datacenter_migrations_only() -> None:
+    dc, internet = profile_for("datacenter", DwcpConfig()), profile_for("internet", DwcpConfig())
+    assert plan.channel_plan(MigrationOptions(), dc, ON).pipe
+    assert plan.channel_plan(MigrationOptions(multifd_channels=4), dc, ON).pipe  # one pipe per QEMU connection
+    assert "TLS pipe" in plan.channel_plan(MigrationOptions(), dc, ON).describe()
+    # AMST where striping or HDE was asked for, outside the datacenter, or with the v3 transport off
+    assert not plan.channel_plan(MigrationOptions(streams=4), dc, ON).pipe
+    assert not plan.channel_plan(MigrationOptions(compression="zstd"), dc, ON).pipe
+    assert not plan.channel_plan(MigrationOptions(), internet, ON).pipe
+    assert not plan.channel_plan(MigrationOptions(compression="none"), internet, ON).pipe
+    off = Flags(transport=False, compression=True, prediction=True)
+    assert not plan.channel_plan(MigrationOptions(), dc, off).pipe
+
+
 def test_hde_reads_qemu_records_with_a_dictionary_sized_to_the_guest() -> None:
     profile = profile_for("internet", DwcpConfig())
     small = plan.channel_plan(MigrationOptions(), profile, ON, memory_mib=64)

@@ -3,6 +3,10 @@ their HELLO, and hands out one ChannelReader per channel (see reader.py for the 
 
 A client without a valid certificate fails the TLS handshake inside asyncio and never reaches the
 HELLO step; a connection that does not say HELLO within `hello_timeout` is dropped.
+
+With a `pipe_handler`, the same port also takes TLS pipes (pipe.py): a connection whose first
+bytes are the pipe PREAMBLE (an AMST stream starts with a TLS ClientHello instead) is handed,
+preamble consumed, TLS not yet started, to the handler as a plain socket.
 """
 
 from __future__ import annotations
@@ -10,11 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
+from collections.abc import Callable
 
 from novacron.dwcp.amst import AmstProtocolError, FrameParser, FrameType
 from novacron.dwcp.amst.frames import FLAG_CREDIT, FLAG_HDE, HEADER, SESSION_ID_LEN, encode_frame
 from novacron.dwcp.tunnel import sockopts
+from novacron.dwcp.tunnel.pipe_wire import PREAMBLE
 from novacron.dwcp.tunnel.reader import ChannelReader
 
 log = logging.getLogger(__name__)
@@ -122,6 +129,7 @@ class ChannelServer:
         output_limit: int = 32 << 20,
         max_streams: int = 512,
         hello_timeout: float = 15.0,
+        pipe_handler: Callable[[socket.socket], None] | None = None,
     ) -> None:
         self.host, self.port = host, port
         self._ssl = ssl
@@ -132,6 +140,10 @@ class ChannelServer:
         self._sessions: dict[bytes, ChannelReader] = {}
         self._accepted: asyncio.Queue[ChannelReader] = asyncio.Queue()
         self._conns: set[asyncio.Transport] = set()
+        self._pipe_handler = pipe_handler
+        self._listen: socket.socket | None = None
+        self._acceptor: asyncio.Task[None] | None = None
+        self._sorting: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> ChannelServer:
         await self.start()
@@ -146,6 +158,10 @@ class ChannelServer:
             self.host, self.port, lambda s: sockopts.tune_socket(s, sndbuf=sndbuf, rcvbuf=rcvbuf)
         )
         self.port = sock.getsockname()[1]
+        if self._pipe_handler is not None:
+            self._listen = sock
+            self._acceptor = asyncio.create_task(self._accept_loop(sock), name="dwcp-accept")
+            return
         self._server = await asyncio.get_running_loop().create_server(
             lambda: StreamProtocol(self),
             sock=sock,
@@ -156,7 +172,44 @@ class ChannelServer:
     async def accept(self) -> ChannelReader:
         return await self._accepted.get()
 
+    async def _accept_loop(self, lsock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            conn, _ = await loop.sock_accept(lsock)
+            task = asyncio.create_task(self._sort(conn))
+            self._sorting.add(task)
+            task.add_done_callback(self._sorting.discard)
+
+    async def _sort(self, conn: socket.socket) -> None:
+        """Pipe or AMST stream, by the first bytes (peeked, so TLS still sees its ClientHello)."""
+        try:
+            async with asyncio.timeout(self.hello_timeout):
+                head = await _peek(conn, len(PREAMBLE))
+        except (OSError, TimeoutError):
+            conn.close()
+            return
+        assert self._pipe_handler is not None
+        if head == PREAMBLE:
+            conn.recv(len(PREAMBLE))
+            self._pipe_handler(conn)
+            return
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                lambda: StreamProtocol(self), conn, ssl=self._ssl,
+                ssl_handshake_timeout=self.hello_timeout if self._ssl else None,
+            )  # fmt: skip
+        except (OSError, ssl.SSLError, TimeoutError) as exc:
+            log.warning("DWCP connection failed before its HELLO: %r", exc)
+            conn.close()
+
     async def close(self) -> None:
+        if self._acceptor is not None:
+            self._acceptor.cancel()
+            for t in list(self._sorting):
+                t.cancel()
+            if self._listen is not None:
+                self._listen.close()
+            self._acceptor = None
         if self._server is not None:
             self._server.close()
         for t in list(self._conns):
@@ -186,3 +239,25 @@ class ChannelServer:
     def _forget(self, chan: ChannelReader) -> None:
         if (chan.finished or chan.failed) and not chan.streams:
             self._sessions.pop(chan.session_id, None)
+
+
+async def _peek(conn: socket.socket, n: int) -> bytes:
+    """The first n bytes, left in the socket; fewer only when they already rule the preamble out
+    (a TLS record starts with 0x16) or the peer closed."""
+    loop = asyncio.get_running_loop()
+    while True:
+        ready = loop.create_future()
+        loop.add_reader(conn.fileno(), _settle, ready)
+        try:
+            await ready
+        finally:
+            loop.remove_reader(conn.fileno())
+        head = conn.recv(n, socket.MSG_PEEK)
+        if len(head) >= n or not head or not PREAMBLE.startswith(head):
+            return head
+        await asyncio.sleep(0.005)  # a preamble split across segments: wait for the rest
+
+
+def _settle(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

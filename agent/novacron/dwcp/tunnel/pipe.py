@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
 import ssl
 import threading
@@ -32,6 +33,7 @@ from novacron.dwcp.tunnel.pipe_wire import PREAMBLE, BackParser, Data, encode_da
 
 log = logging.getLogger(__name__)
 BUF = 1 << 20
+BATCH = 256 << 10
 REPORT_EVERY = 1 << 20  # DELIVERED granularity: the gate works in tens of MB
 CLOSE_S = 5.0
 OnError = Callable[[str], None]
@@ -211,8 +213,17 @@ class DestPipe(_Pipe):
         buf = bytearray(BUF)
         view = memoryview(buf)
         forward, qemu = self.forward, self.qemu
+        waiting = select.poll()
+        waiting.register(forward.fileno(), select.POLLIN)
         reported = 0
         while n := forward.recv_into(buf):
+            # one TLS record (16 KiB) per read: gather what has already arrived, so QEMU is woken
+            # once per batch, not once per record
+            while n < BATCH and (forward.pending() or waiting.poll(0)):
+                got = forward.recv_into(view[n:])
+                if not got:
+                    break
+                n += got
             qemu.sendall(view[:n])
             self.delivered += n
             if self.delivered - reported >= REPORT_EVERY:

@@ -239,6 +239,20 @@ def test_a_broken_destination_breaks_the_source_qemu_connection(pki: Pki) -> Non
     assert 2 <= len(ends.errors) <= 2  # each end reports its first failure once
 
 
+def test_a_return_pipe_arriving_after_the_end_is_closed(pki: Pki) -> None:
+    ends = Ends(pki)
+    src, dst, qemu_dst = ends.start()
+    ends.qemu_src.shutdown(socket.SHUT_WR)  # QEMU ends: the forward pipe closes cleanly
+    qemu_dst.close()
+    src.join(10)
+    dst.join(10)
+    late_a, late_b = socket.socketpair()
+    src.attach_back(late_a)  # type: ignore[arg-type]
+    assert late_a.fileno() == -1  # closed, no thread started on it
+    assert ends.errors == [] and src.error is None
+    late_b.close()
+
+
 def test_a_pipe_client_from_another_ca_is_refused(pki: Pki) -> None:
     server_tls = make_tls_contexts(pki.ca, pki.server_cert, pki.server_key).server
     rogue = make_tls_contexts(pki.ca, pki.rogue_cert, pki.rogue_key).client

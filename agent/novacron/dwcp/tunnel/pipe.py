@@ -94,13 +94,18 @@ class _Pipe:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._running = 0
+        self._finished = False  # every thread has ended and the sockets are closed
 
-    def _spawn(self, target: Callable[[], None], what: str) -> None:
+    def _spawn(self, target: Callable[[], None], what: str) -> bool:
+        """Start a thread; False (nothing started) once the pipe has failed or finished."""
         t = threading.Thread(target=self._guard, args=(target, what), name=f"{self.name}-{what}", daemon=True)
         with self._lock:
+            if self._finished or self.error is not None:
+                return False
             self._running += 1
         self._threads.append(t)
         t.start()
+        return True
 
     def _guard(self, target: Callable[[], None], what: str) -> None:
         try:
@@ -108,12 +113,16 @@ class _Pipe:
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError; ValueError: socket closed
             self._fail(f"{what}: {exc}")
         finally:
-            with self._lock:
-                self._running -= 1
-                last = self._running == 0
-            if last:  # every thread of this end is out: nothing reads or writes these sockets now
-                for s in self._socks:
-                    s.close()
+            self._release()
+
+    def _release(self) -> None:
+        """One thread (or the constructor's hold) less; the last one out closes the sockets."""
+        with self._lock:
+            self._running -= 1
+            last = self._finished = self._running == 0
+        if last:  # nothing reads or writes these sockets any more
+            for s in self._socks:
+                s.close()
 
     def _fail(self, why: str) -> None:
         with self._lock:
@@ -151,10 +160,9 @@ class SourcePipe(_Pipe):
     def attach_back(self, back: ssl.SSLSocket) -> None:
         self.back = back
         self._socks.append(back)
-        if self.error is not None:
+        if not self._spawn(self._pump_back, "return"):  # too late: this end failed or is done
             abort(back)
-            return
-        self._spawn(self._pump_back, "return")
+            back.close()
 
     def _pump_forward(self) -> None:
         buf = bytearray(BUF)
@@ -195,8 +203,10 @@ class DestPipe(_Pipe):
         self._write_lock = threading.Lock()
         self._writers_left = 2
         self._socks += [forward, qemu, back]
+        self._running = 1  # a hold while starting: the first thread must not finish the pipe alone
         self._spawn(self._pump_forward, "forward")
         self._spawn(self._pump_back, "return")
+        self._release()
 
     def _send_back(self, data: bytes) -> None:
         with self._write_lock:

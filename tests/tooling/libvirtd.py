@@ -20,6 +20,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -29,6 +30,7 @@ from ._state import live_users, locked_state, pid_alive
 from .cache import default_cache_dir
 
 SYSTEM_URI = "qemu:///system"
+REAPER = Path(__file__).with_name("reaper.py")
 # The folders a private host gets its own copy of (bind-mounted in its mount namespace).
 PRIVATE_DIRS = {
     "etc": "/etc/libvirt",
@@ -195,7 +197,9 @@ class LibvirtHost:
         )
         script = (
             f"set -e; {mounts} && hostname {shlex.quote(self.name)} && "
-            f"exec libvirtd --pid-file {shlex.quote(str(self.run_dir / 'libvirtd.pid'))}"
+            # under a subreaper: QEMU's orphans are reaped at once (reaper.py says why)
+            f"exec {shlex.quote(sys.executable)} {shlex.quote(str(REAPER))} "
+            f"libvirtd --pid-file {shlex.quote(str(self.run_dir / 'libvirtd.pid'))}"
         )
         cmd = ["unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", script]
         if self.netns:

@@ -158,8 +158,9 @@ def _qemu_version() -> str:
 
 README_NOTES = """\
 Total: request to "the migration call returned, guest runs on b" (libvirt runs: virDomainMigrate3,
-which also waits for the source QEMU to be torn down; DWCP: the API request to phase completed,
-including the agents' prepare round trips). QEMU's own time: libvirt's time_elapsed (job start to
+which also waits for the source QEMU to be torn down; DWCP: from sending the API request to the
+migration's `finished_at`, stamped by the agent when the phase becomes completed, including the
+agents' prepare round trips; same machine, same clock, and no polling delay). QEMU's own time: libvirt's time_elapsed (job start to
 QEMU's completion, which includes starting the destination QEMU) or, over QMP, QEMU's total-time.
 "multifd 4 + zstd / bbr" is driven by libvirt like the plain rows (libvirt 9.0 cannot select zstd:
 the source QEMU is told over the monitor, the destination gets a -global, as the agent does);

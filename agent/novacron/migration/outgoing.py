@@ -213,7 +213,8 @@ class OutgoingMigration:
                 elif self._stop is not None:  # asked before libvirt's job existed: ask again
                     await d.run(lv.abort_job, self._dom)
             new_dom = fut.result()
-            log.info("migration %s: libvirt's migrate call took %.0f ms", m.id, (time.monotonic() - t_start) * 1000)
+            log.info("migration %s: libvirt's migrate call took %.0f ms, from %.0f ms after the request", m.id,
+                     (time.monotonic() - t_start) * 1000, _since(m, t_start))  # fmt: skip
             return new_dom
         except libvirt.libvirtError as exc:
             # libvirt may fail after the destination started (e.g. in its confirm step): ask it.
@@ -285,7 +286,8 @@ class OutgoingMigration:
         await d.run(forget_source, d, m)
         self._set("completed")
         await self._save()
-        log.info("migration %s: %s now runs on %s", m.id, m.vm, m.destination)
+        log.info("migration %s: %s now runs on %s (%.0f ms after the request)", m.id, m.vm, m.destination,
+                 _since(m, time.monotonic()))  # fmt: skip
 
     async def _roll_back(self, phase: MigrationPhase, reason: str) -> None:
         d, m = self.d, self.m
@@ -321,6 +323,13 @@ def forget_source(d: Deps, m: Migration) -> None:
     if rec is not None and rec.node == d.node_id:
         d.store.delete_vm(m.vm)
     d.store.add_event("vm.migrated_out", m.vm, {"migration": m.id, "to": m.destination})
+
+
+def _since(m: Migration, mono: float) -> float:
+    """Milliseconds from the request (created_at) to the monotonic instant `mono`."""
+    if m.created_at is None:
+        return float("nan")
+    return (now() - m.created_at).total_seconds() * 1000 - (time.monotonic() - mono) * 1000
 
 
 def _message(exc: BaseException) -> str:

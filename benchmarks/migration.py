@@ -54,6 +54,8 @@ from tests.integration.migration.cluster import Cluster, Node, guest_spec, start
 from tests.tooling.guest import GuestImage, build_guest, kernel_cmdline  # noqa: E402
 
 PLAIN_PORT = 49152
+POLL_S = 0.25  # API polls during a DWCP run: the total comes from finished_at, so slow polls lose nothing
+# and load the agents less (each poll is an API request the source agent serves while it relays)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -332,7 +334,7 @@ def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.N
             if time.monotonic() - t0 > args.cap:
                 m = c.cancel_migration(m.id)
                 break
-            time.sleep(0.05)
+            time.sleep(POLL_S)
             m = c.get_migration(m.id)
         total = time.monotonic() - t0
         if m.finished_at is not None:  # the agent's own clock: polling the API added 25-50 ms

@@ -188,6 +188,9 @@ class ChannelServer:
         except (OSError, TimeoutError):
             conn.close()
             return
+        except asyncio.CancelledError:  # the server is closing
+            conn.close()
+            raise
         assert self._pipe_handler is not None
         if head == PREAMBLE:
             conn.recv(len(PREAMBLE))

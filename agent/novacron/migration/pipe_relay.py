@@ -17,7 +17,8 @@ import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from novacron.dwcp.tunnel import sockopts
+from novacron.dwcp.hde import HdeDecoder, HdeEncoder
+from novacron.dwcp.tunnel import HdeSettings, sockopts
 from novacron.dwcp.tunnel.pipe import DestPipe, SourcePipe, abort, connect_pipe
 from novacron.migration.qemu_socket import cap_peer_buffer
 from novacron.migration.wire import ChannelHeader
@@ -27,13 +28,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CONNECT_S = 10.0
+DECODE_STEP = 2 << 20  # decoded bytes per hand-over to QEMU (as the AMST reader)
 
 
 class OutgoingPipes:
     """The source's pipes of one migration, keyed by QEMU connection index."""
 
-    def __init__(self, mig_id: str, dest: PeerEndpoint, congestion: str, on_error: Callable[[str], None]) -> None:
-        self.mig_id, self.dest, self.congestion = mig_id, dest, congestion
+    def __init__(
+        self, mig_id: str, dest: PeerEndpoint, congestion: str, on_error: Callable[[str], None], *,
+        hde: HdeSettings | None = None, window: int | None = None,
+    ) -> None:  # fmt: skip
+        self.mig_id, self.dest, self.congestion, self.hde, self.window = mig_id, dest, congestion, hde, window
         self.pipes: dict[int, SourcePipe] = {}
         self._on_error = on_error
         self._early_backs: dict[int, ssl.SSLSocket] = {}
@@ -54,7 +59,7 @@ class OutgoingPipes:
     async def _open(self, conn: int, qemu: socket.socket) -> None:
         qemu.setblocking(True)
         d = self.dest
-        header = ChannelHeader(self.mig_id, conn, "pipe").encode()
+        header = ChannelHeader(self.mig_id, conn, "pipe-hde" if self.hde else "pipe").encode()
         try:
             with contextlib.suppress(OSError):  # best effort, as on the AMST path
                 await asyncio.to_thread(cap_peer_buffer, qemu, socket.SO_SNDBUF)
@@ -67,7 +72,11 @@ class OutgoingPipes:
             self._on_error(f"QEMU connection {conn}: cannot open a pipe to {d.host}:{d.port}: {exc}")
             return
         loop = asyncio.get_running_loop()
-        pipe = SourcePipe(f"pipe-{self.mig_id[:8]}-{conn}", qemu, fwd, _in_loop(loop, self._on_error, conn))
+        encoder = HdeEncoder(**vars(self.hde)) if self.hde else None
+        pipe = SourcePipe(
+            f"pipe-{self.mig_id[:8]}-{conn}", qemu, fwd, _in_loop(loop, self._on_error, conn),
+            encoder=encoder, window=self.window if encoder else None,
+        )  # fmt: skip
         self.pipes[conn] = pipe
         back = self._early_backs.pop(conn, None)
         if back is not None:
@@ -89,6 +98,10 @@ class OutgoingPipes:
     @property
     def sent(self) -> int:
         return sum(p.sent for p in self.pipes.values())
+
+    @property
+    def wire(self) -> int:
+        return sum(p.wire for p in self.pipes.values())
 
     def delivery(self) -> tuple[int, int] | None:
         """(undelivered, delivered) over the pipes whose return pipe reports; None if none does."""
@@ -130,11 +143,11 @@ class IncomingPipes:
         return sum(p.delivered for p in self.pipes)
 
     def accept(self, header: ChannelHeader, forward: ssl.SSLSocket) -> None:
-        task = asyncio.create_task(self._serve(header.conn, forward))
+        task = asyncio.create_task(self._serve(header.conn, forward, header.direction == "pipe-hde"))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _serve(self, conn: int, forward: ssl.SSLSocket) -> None:
+    async def _serve(self, conn: int, forward: ssl.SSLSocket, hde: bool) -> None:
         s = self.source
         qemu: socket.socket | None = None
         try:
@@ -149,7 +162,10 @@ class IncomingPipes:
                 qemu.close()
             return
         name = f"pipe-{self.mig_id[:8]}-{conn}"
-        pipe = DestPipe(name, forward, qemu, back, _in_loop(asyncio.get_running_loop(), self._failed, conn))
+        decoder = HdeDecoder(max_output=DECODE_STEP) if hde else None
+        pipe = DestPipe(
+            name, forward, qemu, back, _in_loop(asyncio.get_running_loop(), self._failed, conn), decoder=decoder
+        )
         self.pipes.append(pipe)
         if self._closed:
             pipe.abort()

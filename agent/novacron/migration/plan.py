@@ -189,6 +189,8 @@ class ChannelPlan:
     def describe(self) -> str:
         if self.pipe:
             comp = f"QEMU multifd {self.multifd_compression}" if self.multifd_compression else "no compression"
+            if self.hde:
+                comp = f"HDE {self.hde.algorithm}-{self.hde.level}"
             return f"TLS pipe per QEMU connection, {self.congestion}, {comp}"
         comp = f"HDE {self.hde.algorithm}-{self.hde.level}" if self.hde else "no compression"
         if self.multifd_compression:
@@ -288,7 +290,7 @@ def channel_plan(
         window=WINDOW,
         raw_window=RAW_WINDOW if hde is not None else None,
         multifd_compression=qemu_compression,
-        pipe=flags.transport and profile.mode == "datacenter" and hde is None and not options.streams,
+        pipe=flags.transport and not options.streams and (hde is not None or profile.mode == "datacenter"),
     )
 
 

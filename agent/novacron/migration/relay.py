@@ -116,7 +116,9 @@ class OutgoingRelay:
         self.port = sock.getsockname()[1]
         if self.plan.pipe:
             self._lsock = sock
-            self.pipes = OutgoingPipes(self.mig_id, self.dest, self.plan.congestion, self._fail)
+            self.pipes = OutgoingPipes(
+                self.mig_id, self.dest, self.plan.congestion, self._fail, hde=self.plan.hde, window=self.plan.raw_window
+            )
             self._acceptor = asyncio.create_task(self.pipes.serve(sock), name=f"pipes-{self.mig_id}")
             return self.port
         self._server = await asyncio.start_server(self._on_qemu, sock=sock, limit=1 << 20)
@@ -125,10 +127,10 @@ class OutgoingRelay:
 
     def stats(self) -> TunnelStats:
         s = [c.stats() for c in self.channels]
-        piped = self.pipes.sent if self.pipes else 0  # on the wire as read, plus TLS's ~0.1 %
+        taken, wire = (self.pipes.sent, self.pipes.wire) if self.pipes else (0, 0)  # wire: plus TLS's ~0.1 %
         return TunnelStats(
-            bytes_in=sum(x["bytes_in"] for x in s) + piped,
-            bytes_on_wire=sum(x["bytes_on_wire"] for x in s) + piped,
+            bytes_in=sum(x["bytes_in"] for x in s) + taken,
+            bytes_on_wire=sum(x["bytes_on_wire"] for x in s) + wire,
             streams=sum(x["streams"] for x in s) + (len(self.pipes.pipes) if self.pipes else 0),
         )
 

@@ -107,7 +107,7 @@ class MigrationService:
         return None
 
     def dispatch_pipe(self, header: ChannelHeader, tls: ssl.SSLSocket) -> str | None:
-        if header.direction == "pipe":
+        if header.direction in ("pipe", "pipe-hde"):
             return self.incoming.dispatch_pipe(header, tls)
         if header.direction != "pipe-back":
             return f"a {header.direction!r} header on a pipe"

@@ -1,7 +1,8 @@
 """The first bytes of every migration channel: which migration and which QEMU connection it carries.
 
 One line, `NCMIG1 {"m": id, "c": n, "d": direction}\\n`, then the QEMU bytes. Directions: "fwd" and
-"back" name AMST channels, "pipe" and "pipe-back" TLS pipes (pipe_relay.py). Sent inside the
+"back" name AMST channels, "pipe" (raw), "pipe-hde" (HDE frames) and "pipe-back" TLS pipes
+(pipe_relay.py). Sent inside the
 (mutually authenticated) channel, so only a cluster member can name a migration, and the
 receiving agent only accepts names of migrations it prepared. Sans-I/O: bytes in, header out.
 """
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 MAGIC = b"NCMIG1 "
-Direction = Literal["fwd", "back", "pipe", "pipe-back"]
-DIRECTIONS = ("fwd", "back", "pipe", "pipe-back")
+Direction = Literal["fwd", "back", "pipe", "pipe-hde", "pipe-back"]
+DIRECTIONS = ("fwd", "back", "pipe", "pipe-hde", "pipe-back")
 MAX_HEADER = 1024
 
 

@@ -12,13 +12,15 @@ import ssl
 import struct
 import threading
 import time
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from novacron.dwcp.hde import HdeDecoder, HdeEncoder
 from novacron.dwcp.tunnel import ChannelServer, make_tls_contexts, open_channel
-from novacron.dwcp.tunnel.pipe import DestPipe, SourcePipe, accept_pipe, connect_pipe
+from novacron.dwcp.tunnel.pipe import BUF, DestPipe, SourcePipe, accept_pipe, connect_pipe
 from novacron.dwcp.tunnel.pipe_wire import (
     MAX_DATA,
     PREAMBLE,
@@ -150,7 +152,8 @@ class Ends:
         tls.settimeout(None)
         return tls
 
-    def start(self) -> tuple[SourcePipe, DestPipe, socket.socket]:
+    def start(self, **hde: Any) -> tuple[SourcePipe, DestPipe, socket.socket]:
+        """hde: encoder=, decoder=, window= for an HDE pipe."""
         port = self.dst_listen.getsockname()[1]
         box: dict[str, object] = {}
 
@@ -158,12 +161,14 @@ class Ends:
             fwd = self._accept_pipe(self.dst_listen)
             qemu = socket.create_connection(self.qemu_dst_listen.getsockname())
             back = connect_pipe("127.0.0.1", self.src_listen.getsockname()[1], self.client_tls, "localhost", b"h")
-            box["dest"] = DestPipe("t", fwd, qemu, back, self.errors.append)
+            box["dest"] = DestPipe("t", fwd, qemu, back, self.errors.append, decoder=hde.get("decoder"))
 
         t = threading.Thread(target=destination)
         t.start()
         fwd = connect_pipe("127.0.0.1", port, self.client_tls, "localhost", b"h")
-        src = SourcePipe("t", self.agent_src, fwd, self.errors.append)
+        src = SourcePipe(
+            "t", self.agent_src, fwd, self.errors.append, encoder=hde.get("encoder"), window=hde.get("window")
+        )
         qemu_dst, _ = self.qemu_dst_listen.accept()
         src.attach_back(self._accept_pipe(self.src_listen))
         t.join(10)
@@ -237,6 +242,51 @@ def test_a_broken_destination_breaks_the_source_qemu_connection(pki: Pki) -> Non
     dst.join(10)
     assert dst.error is not None and src.error is not None
     assert 2 <= len(ends.errors) <= 2  # each end reports its first failure once
+
+
+def test_hde_frames_cross_a_pipe_decoded_exactly_within_the_window(pki: Pki) -> None:
+    ends = Ends(pki)
+    enc = HdeEncoder(algorithm="zstd", level=1, chunk_size=4096, dict_capacity=1 << 14, framing="qemu")
+    src, dst, qemu_dst = ends.start(encoder=enc, decoder=HdeDecoder(max_output=2 * MIB), window=4 * MIB)
+    page = (b"migration page, mostly text, " * 200)[:4096]
+    payload = b"".join(page[:100] + os.urandom(8) + page[108:] for _ in range(4096))  # 16 MiB, near-repeats
+    received: list[bytes] = []
+    peak = [0]
+
+    def watch() -> None:  # the decoded bytes owed never exceed the window (plus one read)
+        while drain.is_alive():
+            peak[0] = max(peak[0], src.sent - (src.delivered or 0))
+            time.sleep(0.001)
+
+    drain = threading.Thread(target=_drain, args=(qemu_dst, received))
+    drain.start()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    for i in range(0, len(payload), 256 << 10):
+        ends.qemu_src.sendall(payload[i : i + (256 << 10)])
+        time.sleep(0.002)
+    ends.qemu_src.shutdown(socket.SHUT_WR)
+    drain.join(30)
+    watcher.join(5)
+    qemu_dst.close()
+    src.join(10)
+    dst.join(10)
+    assert b"".join(received) == payload
+    assert src.sent == dst.delivered == len(payload) and src.delivered == len(payload)
+    assert src.wire < len(payload) / 3  # compressed on the wire
+    assert peak[0] <= 4 * MIB + BUF
+    assert ends.errors == []
+
+
+def test_a_cut_hde_stream_fails_the_destination_end(pki: Pki) -> None:
+    ends = Ends(pki)
+    src, dst, qemu_dst = ends.start(decoder=HdeDecoder())  # the source sends raw bytes: not HDE
+    ends.qemu_src.sendall(b"certainly not an HDE stream" * 100)
+    ends.qemu_src.shutdown(socket.SHUT_WR)
+    dst.join(10)
+    src.join(10)
+    assert dst.error is not None
+    qemu_dst.close()
 
 
 def test_a_return_pipe_arriving_after_the_end_is_closed(pki: Pki) -> None:

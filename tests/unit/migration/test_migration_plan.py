@@ -62,18 +62,23 @@ def test_v3_flags_off_and_explicit_options() -> None:
     assert p.hde is not None and p.hde.algorithm == "lz4" and p.hde.mode == "always"
 
 
-def test_tls_pipes_carry_raw_datacenter_migrations_only() -> None:
+def test_tls_pipes_carry_raw_datacenter_and_hde_migrations() -> None:
     dc, internet = profile_for("datacenter", DwcpConfig()), profile_for("internet", DwcpConfig())
     assert plan.channel_plan(MigrationOptions(), dc, ON).pipe
     assert plan.channel_plan(MigrationOptions(multifd_channels=4), dc, ON).pipe  # one pipe per QEMU connection
     assert "TLS pipe" in plan.channel_plan(MigrationOptions(), dc, ON).describe()
-    # AMST where striping or HDE was asked for, outside the datacenter, or with the v3 transport off
+    hde = plan.channel_plan(MigrationOptions(), internet, ON)  # HDE frames over a pipe
+    assert hde.pipe and hde.hde is not None and "HDE zstd-1" in hde.describe()
+    assert plan.channel_plan(MigrationOptions(compression="lz4"), dc, ON).pipe
+    # AMST where striping was asked for, for raw bytes outside the datacenter (QEMU's multifd
+    # channels, or compression off), or with the v3 transport off
     assert not plan.channel_plan(MigrationOptions(streams=4), dc, ON).pipe
-    assert not plan.channel_plan(MigrationOptions(compression="zstd"), dc, ON).pipe
-    assert not plan.channel_plan(MigrationOptions(), internet, ON).pipe
+    assert not plan.channel_plan(MigrationOptions(streams=4), internet, ON).pipe
+    assert not plan.channel_plan(MigrationOptions(multifd_channels=4), internet, ON).pipe
     assert not plan.channel_plan(MigrationOptions(compression="none"), internet, ON).pipe
     off = Flags(transport=False, compression=True, prediction=True)
     assert not plan.channel_plan(MigrationOptions(), dc, off).pipe
+    assert not plan.channel_plan(MigrationOptions(), internet, off).pipe
 
 
 def test_hde_reads_qemu_records_with_a_dictionary_sized_to_the_guest() -> None:

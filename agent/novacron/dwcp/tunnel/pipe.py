@@ -27,7 +27,9 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
+from typing import Any
 
+from novacron.dwcp.hde import HdeProtocolError
 from novacron.dwcp.tunnel import sockopts
 from novacron.dwcp.tunnel.pipe_wire import PREAMBLE, BackParser, Data, encode_data, encode_delivered
 
@@ -110,7 +112,7 @@ class _Pipe:
     def _guard(self, target: Callable[[], None], what: str) -> None:
         try:
             target()
-        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError; ValueError: socket closed
+        except (OSError, ValueError, HdeProtocolError) as exc:  # SSLError is an OSError; ValueError: socket closed
             self._fail(f"{what}: {exc}")
         finally:
             self._release()
@@ -145,13 +147,24 @@ class _Pipe:
 
 class SourcePipe(_Pipe):
     """Source end: QEMU -> forward pipe in one thread; the return pipe (attached when the
-    destination opens it) -> QEMU in another, taking DELIVERED reports on the way."""
+    destination opens it) -> QEMU in another, taking DELIVERED reports on the way.
 
-    def __init__(self, name: str, qemu: socket.socket, forward: ssl.SSLSocket, on_error: OnError) -> None:
+    With an `encoder` (HdeEncoder) the forward pipe carries HDE frames; what the encoder buffers
+    goes out whenever QEMU has nothing more to read at once. Then `window` bounds the decoded
+    bytes between QEMU's reads here and the destination QEMU's (DELIVERED): one compressed MiB
+    of page deltas is tens of MiB to decode, and what is still owed when QEMU stops the guest is
+    downtime. Until the first report arrives, nothing counts as delivered."""
+
+    def __init__(
+        self, name: str, qemu: socket.socket, forward: ssl.SSLSocket, on_error: OnError, *,
+        encoder: Any = None, window: int | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(name, on_error)
-        self.qemu, self.forward = qemu, forward
+        self.qemu, self.forward, self.encoder, self.window = qemu, forward, encoder, window
         self.back: ssl.SSLSocket | None = None
-        self.sent = 0
+        self.sent = 0  # QEMU's bytes taken
+        self.wire = 0  # bytes written to the forward pipe (HDE frames, or QEMU's bytes as they are)
+        self._credit = threading.Condition()
         self.delivered: int | None = None  # None until the return pipe reports
         self.back_bytes = 0
         self._socks += [qemu, forward]
@@ -167,12 +180,46 @@ class SourcePipe(_Pipe):
     def _pump_forward(self) -> None:
         buf = bytearray(BUF)
         view = memoryview(buf)
-        qemu, forward = self.qemu, self.forward
-        while n := qemu.recv_into(buf):
-            forward.sendall(view[:n])
+        qemu, forward, enc = self.qemu, self.forward, self.encoder
+        if enc is None:
+            while n := qemu.recv_into(buf):
+                forward.sendall(view[:n])
+                self.sent += n
+                self.wire += n
+            _close_tls(forward)
+            return
+        waiting = select.poll()
+        waiting.register(qemu.fileno(), select.POLLIN)
+        while True:
+            self._wait_for_credit()
+            n = qemu.recv_into(buf)
+            if not n:
+                break
             self.sent += n
+            frames = enc.encode(view[:n])
+            if not waiting.poll(0):  # QEMU paused (end of a pass, or the switch-over): no lingering
+                frames += enc.flush()
+            for frame in frames:
+                forward.sendall(frame)
+                self.wire += len(frame)
+        for frame in enc.flush():
+            forward.sendall(frame)
+            self.wire += len(frame)
         _close_tls(forward)
 
+    def _wait_for_credit(self) -> None:
+        if self.window is None:
+            return
+        with self._credit:
+            while self.error is None and self.sent - (self.delivered or 0) >= self.window:
+                self._credit.wait(0.5)
+        if self.error is not None:
+            raise ValueError(f"pipe failed: {self.error}")
+
+    def _delivered(self, total: int) -> None:
+        with self._credit:
+            self.delivered = total
+            self._credit.notify_all()
     def _pump_back(self) -> None:
         assert self.back is not None
         buf = bytearray(BUF)
@@ -183,7 +230,7 @@ class SourcePipe(_Pipe):
                     self.qemu.sendall(rec.payload)
                     self.back_bytes += len(rec.payload)
                 else:
-                    self.delivered = rec.total
+                    self._delivered(rec.total)
         if parser.partial:
             raise ValueError("the return pipe ended inside a record")
         with contextlib.suppress(OSError):
@@ -192,13 +239,16 @@ class SourcePipe(_Pipe):
 
 class DestPipe(_Pipe):
     """Destination end: forward pipe -> QEMU (reporting DELIVERED every REPORT_EVERY bytes) and
-    QEMU's return path -> return pipe, in two threads that share the return pipe's lock."""
+    QEMU's return path -> return pipe, in two threads that share the return pipe's lock. With a
+    `decoder` (HdeDecoder) the forward pipe's HDE frames are decoded first; DELIVERED counts
+    decoded bytes, the source's unit."""
 
     def __init__(
-        self, name: str, forward: ssl.SSLSocket, qemu: socket.socket, back: ssl.SSLSocket, on_error: OnError
-    ) -> None:
+        self, name: str, forward: ssl.SSLSocket, qemu: socket.socket, back: ssl.SSLSocket, on_error: OnError,
+        *, decoder: Any = None,
+    ) -> None:  # fmt: skip
         super().__init__(name, on_error)
-        self.forward, self.qemu, self.back = forward, qemu, back
+        self.forward, self.qemu, self.back, self.decoder = forward, qemu, back, decoder
         self.delivered = 0
         self._write_lock = threading.Lock()
         self._writers_left = 2
@@ -226,6 +276,7 @@ class DestPipe(_Pipe):
         waiting = select.poll()
         waiting.register(forward.fileno(), select.POLLIN)
         reported = 0
+        dec = self.decoder
         while n := forward.recv_into(buf):
             # one TLS record (16 KiB) per read: gather what has already arrived, so QEMU is woken
             # once per batch, not once per record
@@ -234,11 +285,22 @@ class DestPipe(_Pipe):
                 if not got:
                     break
                 n += got
-            qemu.sendall(view[:n])
-            self.delivered += n
+            if dec is None:
+                qemu.sendall(view[:n])
+                self.delivered += n
+            else:
+                out = dec.feed(view[:n])
+                while True:
+                    qemu.sendall(out)
+                    self.delivered += len(out)
+                    if not dec.has_backlog:
+                        break
+                    out = dec.feed(b"")
             if self.delivered - reported >= REPORT_EVERY:
                 reported = self.delivered
                 self._send_back(encode_delivered(reported))
+        if dec is not None:
+            dec.close()  # raises (and so fails the pipe) if the stream was cut inside a frame
         self._send_back(encode_delivered(self.delivered))
         with contextlib.suppress(OSError):
             qemu.shutdown(socket.SHUT_WR)

@@ -1,8 +1,8 @@
-"""Carrying a migration's QEMU connections over TLS pipes (dwcp/tunnel/pipe.py): the datacenter
-data path, chosen by plan.channel_plan (ChannelPlan.pipe).
+"""Carrying a migration's QEMU connections over TLS pipes (dwcp/tunnel/pipe.py): raw in the
+datacenter, HDE frames elsewhere, as plan.channel_plan decides (ChannelPlan.pipe).
 
 Source: every QEMU connection to 127.0.0.1:P gets a forward pipe to the destination agent's DWCP
-port, header `pipe`; the destination connects its QEMU, opens the return pipe to the source's DWCP
+port, header `pipe` (or `pipe-hde`); the destination connects its QEMU, opens the return pipe to the source's DWCP
 port (header `pipe-back`) and the threads run. The blocking steps (TLS handshakes, connecting to
 QEMU, capping its buffers) run in worker threads; the event loop only keeps the books.
 """
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder
 from novacron.dwcp.tunnel import HdeSettings, sockopts
 from novacron.dwcp.tunnel.pipe import DestPipe, SourcePipe, abort, connect_pipe
+from novacron.dwcp.tunnel.reader import DECODE_STEP
 from novacron.migration.qemu_socket import cap_peer_buffer
 from novacron.migration.wire import ChannelHeader
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CONNECT_S = 10.0
-DECODE_STEP = 2 << 20  # decoded bytes per hand-over to QEMU (as the AMST reader)
 
 
 class OutgoingPipes:
@@ -133,14 +133,9 @@ class IncomingPipes:
     def __init__(self, mig_id: str, source: PeerEndpoint, connect_qemu: Callable[[], socket.socket]) -> None:
         self.mig_id, self.source = mig_id, source
         self.pipes: list[DestPipe] = []
-        self.error: str | None = None
         self._connect_qemu = connect_qemu
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
-
-    @property
-    def delivered(self) -> int:
-        return sum(p.delivered for p in self.pipes)
 
     def accept(self, header: ChannelHeader, forward: ssl.SSLSocket) -> None:
         task = asyncio.create_task(self._serve(header.conn, forward, header.direction == "pipe-hde"))
@@ -171,7 +166,6 @@ class IncomingPipes:
             pipe.abort()
 
     def _failed(self, why: str) -> None:
-        self.error = self.error or why
         log.warning("incoming migration %s: %s", self.mig_id, why)
 
     def abort(self) -> None:

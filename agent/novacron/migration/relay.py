@@ -315,7 +315,7 @@ class IncomingRelay:
         self._writers: list[asyncio.StreamWriter] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.error: str | None = None
-        self.pipes = IncomingPipes(mig_id, source, self._connect_qemu_blocking)
+        self.pipes = IncomingPipes(mig_id, source, self._connect_qemu_sock)
 
     def accept_pipe(self, header: ChannelHeader, forward: ssl.SSLSocket) -> None:
         self.pipes.accept(header, forward)
@@ -342,8 +342,10 @@ class IncomingRelay:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
 
-    def _connect_qemu_blocking(self) -> socket.socket:
-        """_connect_qemu for a pipe's threads: a blocking socket, same buffer rules."""
+    def _connect_qemu_sock(self) -> socket.socket:
+        """A blocking socket to the destination QEMU (retried while QEMU starts listening). With
+        small_buffers, small kernel buffers both ends (ours set, QEMU's capped, see qemu_socket.py):
+        bytes waiting in them are downtime the source's switchover gate cannot see."""
         deadline = time.monotonic() + QEMU_CONNECT_S
         while True:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -365,28 +367,9 @@ class IncomingRelay:
         return sock
 
     async def _connect_qemu(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """With small_buffers, small kernel buffers both ends (ours set, QEMU's capped, see
-        qemu_socket.py): bytes waiting in them are downtime the source's switchover gate cannot see."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + QEMU_CONNECT_S
-        while True:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            if self.small_buffers:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, QEMU_BUFFER)
-            sock.setblocking(False)
-            try:
-                await loop.sock_connect(sock, (DEST_HOST, self.port))
-                break
-            except OSError:
-                sock.close()
-                if loop.time() > deadline:
-                    raise
-                await asyncio.sleep(0.05)
-        if self.small_buffers:
-            try:
-                await asyncio.to_thread(cap_peer_buffer, sock, socket.SO_RCVBUF)
-            except OSError as exc:
-                log.info("migration %s: the destination QEMU keeps its receive buffer: %s", self.mig_id, exc)
+        """_connect_qemu_sock for an AMST channel: the same socket, as asyncio streams."""
+        sock = await asyncio.to_thread(self._connect_qemu_sock)
+        sock.setblocking(False)
         r, w = await asyncio.open_connection(sock=sock, limit=1 << 20)
         if self.small_buffers:
             w.transport.set_write_buffer_limits(high=COPY_STEP)

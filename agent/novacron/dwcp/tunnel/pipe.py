@@ -1,5 +1,6 @@
 """TLS pipe: one QEMU migration connection carried over one mutually authenticated TLS connection
-per direction, relayed by threads on blocking sockets. The datacenter data path.
+per direction, relayed by threads on blocking sockets: raw bytes in the datacenter, HDE frames
+(encoded and decoded in the pipe's threads) on slower links.
 
 WHY: on a datacenter link the AMST channel (asyncio TLS, framing, reassembly, CRCs) costs the two
 agents 2.0-2.7 CPU-seconds per 450 MB migration, on a host whose cores the guest and QEMU need;
@@ -8,7 +9,8 @@ plain QEMU (benchmarks/README.md). Striping does not pay there: one TCP stream f
 with multifd QEMU already opens a connection per channel. Confidentiality and authentication are
 the AMST channel's: TLS with the cluster CA both ways (unlike the plaintext splice fast path).
 
-Shape: the forward pipe (source -> destination) carries QEMU's bytes unframed; only the source
+Shape: the forward pipe (source -> destination) carries QEMU's bytes unframed (or HDE's own
+self-delimiting frames); only the source
 writes and only the destination reads it. The return pipe (destination -> source, opened by the
 destination) carries QEMU's return-path bytes and DELIVERED reports (pipe_wire.py), which tell the
 source's switchover gate how far the destination QEMU has read. One SSL object is never used by
@@ -166,7 +168,6 @@ class SourcePipe(_Pipe):
         self.wire = 0  # bytes written to the forward pipe (HDE frames, or QEMU's bytes as they are)
         self._credit = threading.Condition()
         self.delivered: int | None = None  # None until the return pipe reports
-        self.back_bytes = 0
         self._socks += [qemu, forward]
         self._spawn(self._pump_forward, "forward")
 
@@ -220,6 +221,7 @@ class SourcePipe(_Pipe):
         with self._credit:
             self.delivered = total
             self._credit.notify_all()
+
     def _pump_back(self) -> None:
         assert self.back is not None
         buf = bytearray(BUF)
@@ -228,7 +230,6 @@ class SourcePipe(_Pipe):
             for rec in parser.feed(memoryview(buf)[:n]):
                 if isinstance(rec, Data):
                     self.qemu.sendall(rec.payload)
-                    self.back_bytes += len(rec.payload)
                 else:
                     self._delivered(rec.total)
         if parser.partial:

@@ -1,7 +1,8 @@
 """Sans-I/O codec of the TLS pipe (pipe.py): the plaintext preamble that tells a DWCP listener "this
 connection is a pipe, not an AMST stream", and the records of a pipe's return direction.
 
-A forward pipe carries QEMU's bytes as they are (no framing: that is what makes it cheap). Its
+A forward pipe carries QEMU's bytes as they are, or HDE's self-delimiting frames (no framing of its
+own: that is what makes it cheap). Its
 return pipe, destination -> source, carries two kinds of record, so the source learns how far the
 destination QEMU has read without a second connection:
 

@@ -30,11 +30,13 @@ class MigrationListener:
         self, host: str, port: int, tls: ssl.SSLContext, dispatch: Dispatch, dispatch_pipe: DispatchPipe | None = None
     ) -> None:
         # little decoded data queued for QEMU: what waits here at the switch-over is downtime. The
-        # streams' kernel buffers keep their default size: on HDE channels credit (tunnel/reader.py)
-        # bounds the decoded bytes in flight, and smaller buffers slowed uncompressed datacenter
-        # migrations (1 MiB per stream: 3.96 s median vs 3.68 s with 4 MiB).
+        # kernel sizes the receive buffers (autotuning, up to net.ipv4.tcp_rmem[2]): a fixed
+        # SO_RCVBUF is capped by net.core.rmem_max (4 MiB here), which held one pipe to ~45 MB/s
+        # at 50 ms RTT, a third of the link (benchmarks/README.md). On HDE channels credit
+        # (tunnel/reader.py) bounds the decoded bytes in flight whatever the buffers hold.
         self._server = ChannelServer(
-            host, port, ssl=tls, output_limit=4 << 20, pipe_handler=self._on_pipe if dispatch_pipe else None
+            host, port, ssl=tls, sndbuf=None, rcvbuf=None, output_limit=4 << 20,
+            pipe_handler=self._on_pipe if dispatch_pipe else None,
         )
         self._tls = tls
         self._dispatch = dispatch

@@ -36,9 +36,10 @@ class OutgoingPipes:
 
     def __init__(
         self, mig_id: str, dest: PeerEndpoint, congestion: str, on_error: Callable[[str], None], *,
-        hde: HdeSettings | None = None, window: int | None = None,
+        hde: HdeSettings | None = None, window: int | None = None, lowat: int | None = None,
     ) -> None:  # fmt: skip
         self.mig_id, self.dest, self.congestion, self.hde, self.window = mig_id, dest, congestion, hde, window
+        self.lowat = lowat
         self.pipes: dict[int, SourcePipe] = {}
         self._on_error = on_error
         self._early_backs: dict[int, ssl.SSLSocket] = {}
@@ -64,7 +65,8 @@ class OutgoingPipes:
             with contextlib.suppress(OSError):  # best effort, as on the AMST path
                 await asyncio.to_thread(cap_peer_buffer, qemu, socket.SO_SNDBUF)
             fwd = await asyncio.to_thread(
-                connect_pipe, d.host, d.port, d.tls, d.server_name, header, congestion=self.congestion, timeout=CONNECT_S
+                connect_pipe, d.host, d.port, d.tls, d.server_name, header, congestion=self.congestion, timeout=CONNECT_S,
+                notsent_lowat=self.lowat,
             )  # fmt: skip
         except (OSError, TimeoutError) as exc:
             abort(qemu)

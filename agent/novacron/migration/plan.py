@@ -41,6 +41,10 @@ MIB = 1 << 20
 WINDOW = 4 << 20  # at the start; then WINDOW_S of the measured wire rate, within the bounds
 WINDOW_MIN, WINDOW_MAX, WINDOW_S = 1 << 20, 8 << 20, 0.1
 NOTSENT_LOWAT = 64 << 10
+# The same on an HDE pipe (one TCP connection): a little more, as one thread feeds it in frames.
+# Without it, up to 4 MiB of frames (~12 MiB of QEMU's bytes) waited in the kernel, unsent, inside
+# the window.
+PIPE_NOTSENT_LOWAT = 128 << 10
 HDE_FRAME = 512 << 10
 # HDE reads QEMU's pre-copy stream record by record (hde/qemu_records.py): each page body is one
 # 4 KiB chunk, deduplicated by content and delta-encoded against the last version of the same guest
@@ -185,6 +189,7 @@ class ChannelPlan:
     raw_window: int | None = None  # end-to-end credit (decoded bytes ahead of the destination QEMU)
     multifd_compression: str | None = None  # QEMU compresses in its multifd threads (then hde is None)
     pipe: bool = False  # one TLS pipe per QEMU connection instead of AMST channels (datacenter)
+    pipe_lowat: int | None = None  # TCP_NOTSENT_LOWAT of a pipe (None: the kernel's default)
 
     def describe(self) -> str:
         if self.pipe:
@@ -291,6 +296,7 @@ def channel_plan(
         raw_window=RAW_WINDOW if hde is not None else None,
         multifd_compression=qemu_compression,
         pipe=flags.transport and not options.streams and (hde is not None or profile.mode == "datacenter"),
+        pipe_lowat=PIPE_NOTSENT_LOWAT if hde is not None else None,
     )
 
 

@@ -117,7 +117,8 @@ class OutgoingRelay:
         if self.plan.pipe:
             self._lsock = sock
             self.pipes = OutgoingPipes(
-                self.mig_id, self.dest, self.plan.congestion, self._fail, hde=self.plan.hde, window=self.plan.raw_window
+                self.mig_id, self.dest, self.plan.congestion, self._fail, hde=self.plan.hde,
+                window=self.plan.raw_window, lowat=self.plan.pipe_lowat,
             )
             self._acceptor = asyncio.create_task(self.pipes.serve(sock), name=f"pipes-{self.mig_id}")
             return self.port

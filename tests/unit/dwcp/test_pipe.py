@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder
-from novacron.dwcp.tunnel import ChannelServer, make_tls_contexts, open_channel
+from novacron.dwcp.tunnel import ChannelServer, make_tls_contexts, open_channel, sockopts
 from novacron.dwcp.tunnel.pipe import BUF, DestPipe, SourcePipe, accept_pipe, connect_pipe
 from novacron.dwcp.tunnel.pipe_wire import (
     MAX_DATA,
@@ -31,6 +31,7 @@ from novacron.dwcp.tunnel.pipe_wire import (
     encode_data,
     encode_delivered,
 )
+from novacron.migration.listener import MigrationListener
 from tests.unit.dwcp.conftest import Pki
 
 MIB = 1 << 20
@@ -223,9 +224,16 @@ def test_delivery_lags_while_the_destination_qemu_does_not_read(pki: Pki) -> Non
     qemu_dst.close()
 
 
-def test_a_broken_destination_breaks_the_source_qemu_connection(pki: Pki) -> None:
+@pytest.mark.parametrize("hde", [False, True], ids=["raw", "hde"])
+def test_a_broken_destination_breaks_the_source_qemu_connection(pki: Pki, hde: bool) -> None:
+    """With HDE, every end has two threads joined by a hand-off: a thread waiting on it (the
+    sender for frames, the QEMU writer for decoded bytes) must wake and end too."""
     ends = Ends(pki)
-    src, dst, qemu_dst = ends.start()
+    coders: dict[str, Any] = {}
+    if hde:
+        coders = {"encoder": HdeEncoder(algorithm="zstd", level=1, framing="qemu", dict_capacity=1 << 14),
+                  "decoder": HdeDecoder(max_output=2 * MIB), "window": 64 * MIB}  # fmt: skip
+    src, dst, qemu_dst = ends.start(**coders)
     qemu_dst.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     qemu_dst.close()  # a reset: the destination QEMU died
 
@@ -242,6 +250,57 @@ def test_a_broken_destination_breaks_the_source_qemu_connection(pki: Pki) -> Non
     dst.join(10)
     assert dst.error is not None and src.error is not None
     assert 2 <= len(ends.errors) <= 2  # each end reports its first failure once
+    assert not any(t.is_alive() for t in [*src._threads, *dst._threads])
+
+
+def test_a_pipe_keeps_little_unsent_in_the_kernel_when_asked(pki: Pki) -> None:
+    server_tls = make_tls_contexts(pki.ca, pki.server_cert, pki.server_key).server
+    client_tls = make_tls_contexts(pki.ca, pki.client_cert, pki.client_key).client
+    lsock = socket.create_server(("127.0.0.1", 0))
+
+    def server() -> None:
+        sock, _ = lsock.accept()
+        sock.recv(len(PREAMBLE), socket.MSG_WAITALL)
+        accept_pipe(sock, server_tls, timeout=5).recv(1)
+
+    got: dict[int | None, int] = {}
+    for lowat in (128 << 10, None):
+        t = threading.Thread(target=server)
+        t.start()
+        tls = connect_pipe("127.0.0.1", lsock.getsockname()[1], client_tls, "localhost", b"h", notsent_lowat=lowat)
+        t.join(10)
+        got[lowat] = tls.getsockopt(socket.IPPROTO_TCP, sockopts.TCP_NOTSENT_LOWAT)
+        tls.close()
+    assert got[128 << 10] == 128 << 10
+    assert got[None] != 128 << 10  # not asked: the kernel's default (net.ipv4.tcp_notsent_lowat)
+
+
+def test_the_agents_dwcp_port_leaves_socket_buffers_to_the_kernel() -> None:
+    """A fixed SO_RCVBUF is capped by net.core.rmem_max and locks autotuning: at 50 ms RTT it
+    held a pipe to a third of a 1 Gbit/s link. The migration listener must not set one."""
+    listener = MigrationListener("127.0.0.1", 0, ssl.create_default_context(), lambda *a: None, lambda *a: None)
+    handed: list[socket.socket] = []
+    fresh = socket.socket()
+    default = fresh.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    fresh.close()
+
+    async def main() -> int:
+        server = listener._server
+        server._pipe_handler = handed.append  # the listener's own sockets, handed to this test
+        await server.start()
+        try:
+            raw = socket.create_connection(("127.0.0.1", server.port))
+            raw.sendall(PREAMBLE)
+            for _ in range(200):
+                if handed:
+                    break
+                await asyncio.sleep(0.01)
+            raw.close()
+            return handed[0].getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        finally:
+            await server.close()
+
+    assert asyncio.run(main()) <= max(default, 1 << 20) < 4 << 20
 
 
 def test_hde_frames_cross_a_pipe_decoded_exactly_within_the_window(pki: Pki) -> None:

@@ -69,6 +69,9 @@ def test_tls_pipes_carry_raw_datacenter_and_hde_migrations() -> None:
     assert "TLS pipe" in plan.channel_plan(MigrationOptions(), dc, ON).describe()
     hde = plan.channel_plan(MigrationOptions(), internet, ON)  # HDE frames over a pipe
     assert hde.pipe and hde.hde is not None and "HDE zstd-1" in hde.describe()
+    # frames wait in the process, not unsent in the kernel inside the window; raw pipes keep the default
+    assert hde.pipe_lowat == plan.PIPE_NOTSENT_LOWAT
+    assert plan.channel_plan(MigrationOptions(), dc, ON).pipe_lowat is None
     assert plan.channel_plan(MigrationOptions(compression="lz4"), dc, ON).pipe
     # AMST where striping was asked for, for raw bytes outside the datacenter (QEMU's multifd
     # channels, or compression off), or with the v3 transport off

@@ -28,11 +28,12 @@ import select
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from novacron.dwcp.hde import HdeProtocolError
 from novacron.dwcp.tunnel import sockopts
+from novacron.dwcp.tunnel.handoff import Handoff
 from novacron.dwcp.tunnel.pipe_wire import PREAMBLE, BackParser, Data, encode_data, encode_delivered
 
 log = logging.getLogger(__name__)
@@ -40,18 +41,24 @@ BUF = 1 << 20
 BATCH = 256 << 10
 REPORT_EVERY = 1 << 20  # DELIVERED granularity: the gate works in tens of MB
 CLOSE_S = 5.0
+# What may wait between a pipe end's coder thread and its writer thread (handoff.py): compressed
+# frames at the source, decoded bytes at the destination (both count in the window)
+SEND_QUEUE = 2 << 20
+DELIVER_QUEUE = 4 << 20
 OnError = Callable[[str], None]
 
 
 def connect_pipe(
     host: str, port: int, ctx: ssl.SSLContext, server_hostname: str, header: bytes, *,
-    congestion: str = "cubic", timeout: float = 10.0,
+    congestion: str = "cubic", timeout: float = 10.0, notsent_lowat: int | None = None,
 ) -> ssl.SSLSocket:  # fmt: skip
     """Connect to a peer agent's DWCP port as a pipe: preamble, TLS handshake, `header` (blocking)."""
     sock = socket.create_connection((host, port), timeout)
     try:
         sockopts.set_nodelay(sock, True)
         sockopts.set_congestion(sock, sockopts.choose(congestion, sock))
+        if notsent_lowat:
+            sockopts.set_notsent_lowat(sock, notsent_lowat)
         sock.sendall(PREAMBLE)
         tls = ctx.wrap_socket(sock, server_hostname=server_hostname, suppress_ragged_eofs=False)
     except BaseException:
@@ -95,6 +102,7 @@ class _Pipe:
         self.error: str | None = None
         self._on_error = on_error
         self._socks: list[socket.socket] = []
+        self._handoffs: list[Handoff] = []
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._running = 0
@@ -134,6 +142,8 @@ class _Pipe:
             if first:
                 self.error = why
         abort(*self._socks)
+        for h in self._handoffs:
+            h.fail(why)
         if first:
             self._on_error(why)
 
@@ -141,6 +151,8 @@ class _Pipe:
         with self._lock:
             self.error = self.error or "aborted"
         abort(*self._socks)
+        for h in self._handoffs:
+            h.fail(self.error)
 
     def join(self, timeout: float | None = None) -> None:
         for t in self._threads:
@@ -169,7 +181,16 @@ class SourcePipe(_Pipe):
         self._credit = threading.Condition()
         self.delivered: int | None = None  # None until the return pipe reports
         self._socks += [qemu, forward]
-        self._spawn(self._pump_forward, "forward")
+        self._frames: Handoff | None = None
+        if encoder is not None:  # the encoder and the sender overlap (handoff.py)
+            self._frames = Handoff(SEND_QUEUE)
+            self._handoffs.append(self._frames)
+            self._running = 1  # a hold while starting: the first thread must not finish the pipe alone
+            self._spawn(self._pump_forward, "encode")
+            self._spawn(self._pump_send, "send")
+            self._release()
+        else:
+            self._spawn(self._pump_forward, "forward")
 
     def attach_back(self, back: ssl.SSLSocket) -> None:
         self.back = back
@@ -189,6 +210,8 @@ class SourcePipe(_Pipe):
                 self.wire += n
             _close_tls(forward)
             return
+        frames = self._frames
+        assert frames is not None
         waiting = select.poll()
         waiting.register(qemu.fileno(), select.POLLIN)
         while True:
@@ -197,15 +220,22 @@ class SourcePipe(_Pipe):
             if not n:
                 break
             self.sent += n
-            frames = enc.encode(view[:n])
+            out = enc.encode(view[:n])
             if not waiting.poll(0):  # QEMU paused (end of a pass, or the switch-over): no lingering
-                frames += enc.flush()
-            for frame in frames:
+                out += enc.flush()
+            for frame in out:
+                frames.put(frame)
+        for frame in enc.flush():
+            frames.put(frame)
+        frames.close()
+
+    def _pump_send(self) -> None:
+        frames, forward = self._frames, self.forward
+        assert frames is not None
+        while (batch := frames.take()) is not None:
+            for frame in batch:
                 forward.sendall(frame)
                 self.wire += len(frame)
-        for frame in enc.flush():
-            forward.sendall(frame)
-            self.wire += len(frame)
         _close_tls(forward)
 
     def _wait_for_credit(self) -> None:
@@ -254,8 +284,15 @@ class DestPipe(_Pipe):
         self._write_lock = threading.Lock()
         self._writers_left = 2
         self._socks += [forward, qemu, back]
+        self._decoded: Handoff | None = None
         self._running = 1  # a hold while starting: the first thread must not finish the pipe alone
-        self._spawn(self._pump_forward, "forward")
+        if decoder is not None:  # the decoder and the QEMU writer overlap (handoff.py)
+            self._decoded = Handoff(DELIVER_QUEUE)
+            self._handoffs.append(self._decoded)
+            self._spawn(self._pump_decode, "decode")
+            self._spawn(self._pump_deliver, "deliver")
+        else:
+            self._spawn(self._pump_forward, "forward")
         self._spawn(self._pump_back, "return")
         self._release()
 
@@ -270,43 +307,62 @@ class DestPipe(_Pipe):
         if last:
             _close_tls(self.back)
 
-    def _pump_forward(self) -> None:
+    def _batches(self) -> Iterator[memoryview]:
+        """The forward pipe's bytes as they arrive. One TLS record (16 KiB) per read: gather what
+        has already arrived (up to BATCH), so the next step runs once per batch, not per record.
+        The view is valid until the next one is asked for."""
         buf = bytearray(BUF)
         view = memoryview(buf)
-        forward, qemu = self.forward, self.qemu
+        forward = self.forward
         waiting = select.poll()
         waiting.register(forward.fileno(), select.POLLIN)
-        reported = 0
-        dec = self.decoder
         while n := forward.recv_into(buf):
-            # one TLS record (16 KiB) per read: gather what has already arrived, so QEMU is woken
-            # once per batch, not once per record
             while n < BATCH and (forward.pending() or waiting.poll(0)):
                 got = forward.recv_into(view[n:])
                 if not got:
                     break
                 n += got
-            if dec is None:
-                qemu.sendall(view[:n])
-                self.delivered += n
-            else:
-                out = dec.feed(view[:n])
-                while True:
-                    qemu.sendall(out)
-                    self.delivered += len(out)
-                    if not dec.has_backlog:
-                        break
-                    out = dec.feed(b"")
+            yield view[:n]
+
+    def _pump_forward(self) -> None:
+        """Raw bytes: forward pipe -> QEMU in one thread (nothing to overlap but copies)."""
+        qemu, reported = self.qemu, 0
+        for chunk in self._batches():
+            qemu.sendall(chunk)
+            self.delivered += len(chunk)
             if self.delivered - reported >= REPORT_EVERY:
                 reported = self.delivered
                 self._send_back(encode_delivered(reported))
-        if dec is not None:
-            dec.close()  # raises (and so fails the pipe) if the stream was cut inside a frame
+        self._end_delivery()
+
+    def _end_delivery(self) -> None:
         self._send_back(encode_delivered(self.delivered))
         with contextlib.suppress(OSError):
-            qemu.shutdown(socket.SHUT_WR)
-        forward.close()
+            self.qemu.shutdown(socket.SHUT_WR)
+        self.forward.close()
         self._writer_done()
+
+    def _pump_decode(self) -> None:
+        dec, decoded = self.decoder, self._decoded
+        assert decoded is not None
+        for chunk in self._batches():
+            decoded.put(dec.feed(chunk))
+            while dec.has_backlog:
+                decoded.put(dec.feed(b""))
+        dec.close()  # raises (and so fails the pipe) if the stream was cut inside a frame
+        decoded.close()
+
+    def _pump_deliver(self) -> None:
+        decoded, qemu, reported = self._decoded, self.qemu, 0
+        assert decoded is not None
+        while (batch := decoded.take()) is not None:
+            for out in batch:
+                qemu.sendall(out)
+                self.delivered += len(out)
+            if self.delivered - reported >= REPORT_EVERY:
+                reported = self.delivered
+                self._send_back(encode_delivered(reported))
+        self._end_delivery()
 
     def _pump_back(self) -> None:
         buf = bytearray(BUF)

@@ -74,7 +74,8 @@ class OutgoingPipes:
             self._on_error(f"QEMU connection {conn}: cannot open a pipe to {d.host}:{d.port}: {exc}")
             return
         loop = asyncio.get_running_loop()
-        encoder = HdeEncoder(**vars(self.hde)) if self.hde else None
+        # the pipe's sender compresses each frame while the encoder builds the next (pipe.py)
+        encoder = HdeEncoder(**vars(self.hde), seal_later=True) if self.hde else None
         pipe = SourcePipe(
             f"pipe-{self.mig_id[:8]}-{conn}", qemu, fwd, _in_loop(loop, self._on_error, conn),
             encoder=encoder, window=self.window if encoder else None,

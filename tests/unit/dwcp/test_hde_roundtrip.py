@@ -11,8 +11,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder
+from novacron.dwcp.hde.encoder import UnsealedFrame
 from novacron.errors import InvalidInput
-from tests.unit.dwcp.hde_strategies import PAGE, cut, decode_all, encode_all, page_stream, splits
+from tests.unit.dwcp.hde_strategies import (
+    PAGE,
+    cut,
+    decode_all,
+    encode_all,
+    page_stream,
+    splits,
+    synthetic_migration,
+)
 
 CODECS = st.sampled_from(
     [("zstd", 1), ("zstd", 3), ("zstd", 19), ("lz4", 1), ("lz4", 9), ("none", 0), ("zstd", 0)]
@@ -122,6 +131,29 @@ def test_every_record_kind_is_used_and_pays_on_mutated_pages() -> None:
     assert s.zero_chunks >= 24 and s.dedup_hits > 0 and s.delta_chunks > 0 and s.literal_chunks > 0
     baseline = len(zstandard.ZstdCompressor(level=3).compress(data))
     assert len(encoded) * 2 < baseline  # delta on random pages pays where plain zstd cannot
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), framing=st.sampled_from(["grid", "qemu"]), codec=CODECS, cuts=st.data())
+def test_frames_sealed_later_are_the_frames_sealed_at_once(
+    seed: int, framing: str, codec: tuple[str, int], cuts: st.DataObject
+) -> None:
+    """seal_later=True only moves compression to whoever calls seal(): same bytes, same order."""
+    data, _ = synthetic_migration(seed, 96, passes=2)
+    pieces = cut(data, cuts.draw(splits(len(data))))
+    algo, level = codec
+    now = HdeEncoder(algorithm=algo, level=level, mode="always", framing=framing, frame_bytes=64 << 10)
+    later = HdeEncoder(algorithm=algo, level=level, mode="always", framing=framing, frame_bytes=64 << 10,
+                       seal_later=True)  # fmt: skip
+    expected = encode_all(now, pieces)
+    frames: list = []
+    for piece in pieces:
+        frames += later.encode(piece)
+    frames += later.flush()
+    assert any(isinstance(f, UnsealedFrame) for f in frames)
+    got = b"".join(f if isinstance(f, bytes) else f.seal() for f in frames)
+    assert got == expected
+    assert decode_all(HdeDecoder(), [got]) == data
 
 
 def test_chunk_grid_stays_aligned_after_mid_chunk_flush() -> None:

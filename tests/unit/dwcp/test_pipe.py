@@ -305,7 +305,7 @@ def test_the_agents_dwcp_port_leaves_socket_buffers_to_the_kernel() -> None:
 
 def test_hde_frames_cross_a_pipe_decoded_exactly_within_the_window(pki: Pki) -> None:
     ends = Ends(pki)
-    enc = HdeEncoder(algorithm="zstd", level=1, chunk_size=4096, dict_capacity=1 << 14, framing="qemu")
+    enc = HdeEncoder(algorithm="zstd", level=1, chunk_size=4096, dict_capacity=1 << 14, framing="qemu", seal_later=True)
     src, dst, qemu_dst = ends.start(encoder=enc, decoder=HdeDecoder(max_output=2 * MIB), window=4 * MIB)
     page = (b"migration page, mostly text, " * 200)[:4096]
     payload = b"".join(page[:100] + os.urandom(8) + page[108:] for _ in range(4096))  # 16 MiB, near-repeats

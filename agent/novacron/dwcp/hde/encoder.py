@@ -68,6 +68,7 @@ class HdeEncoder:
         mode: str = "adaptive",
         delta: bool = True,
         framing: str = "grid",
+        seal_later: bool = False,
     ) -> None:
         if not (fmt.MIN_CHUNK <= chunk_size <= fmt.MAX_CHUNK and chunk_size % 1024 == 0):
             raise InvalidInput(
@@ -91,6 +92,7 @@ class HdeEncoder:
         self.dict_capacity = dict_capacity
         self.frame_bytes = frame_bytes
         self.delta = delta
+        self.seal_later = seal_later  # frames come out as UnsealedFrame (see there)
         self.governor = CompressionGovernor(mode)
         self.stats = HdeStats()
         self._zero = bytes(chunk_size)
@@ -342,8 +344,14 @@ class HdeEncoder:
 
     def _frame(self) -> bytes:
         payload = b"".join(self._records)
-        out_len = self._frame_in
+        out_len, seq = self._frame_in, self._seq
         self._records, self._frame_in = [], 0
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        if self.seal_later:
+            return UnsealedFrame(self, payload, out_len, seq)  # type: ignore[return-value]
+        return self._seal(payload, out_len, seq)
+
+    def _seal(self, payload: bytes, out_len: int, seq: int) -> bytes:
         codec, wire = fmt.CODEC_RAW, payload
         if self._compressor.codec != fmt.CODEC_RAW and self.governor.should_compress():
             codec, wire = self._compressor.compress(payload)
@@ -351,10 +359,9 @@ class HdeEncoder:
             if len(wire) >= len(payload):
                 codec, wire = fmt.CODEC_RAW, payload
         head = fmt.FRAME.pack(
-            fmt.FRAME_MAGIC, self._version, codec, self._seq, len(wire), len(payload), out_len, 0
+            fmt.FRAME_MAGIC, self._version, codec, seq, len(wire), len(payload), out_len, 0
         )
         crc = zlib.crc32(wire, zlib.crc32(head[:20]))
-        self._seq = (self._seq + 1) & 0xFFFFFFFF
         if codec == fmt.CODEC_RAW:
             self.stats.raw_frames += 1
             self._bucket_frames[1] += 1
@@ -364,3 +371,22 @@ class HdeEncoder:
         frame = head[:20] + crc.to_bytes(4, "little") + wire
         self.stats.bytes_out += len(frame)
         return frame
+
+
+class UnsealedFrame:
+    """A frame whose payload is built but not yet compressed (`seal_later=True`): `seal()` returns
+    the frame's bytes. WHY: compression is most of the encoder's time and releases the GIL, so a
+    second thread can seal frame k while the first builds frame k+1 (the pipe's sender does;
+    dwcp/tunnel/pipe.py). Seal in the order given: frames carry sequence numbers. Its length is the
+    payload's, so a byte-bounded queue can hold it."""
+
+    __slots__ = ("_encoder", "_payload", "_out_len", "_seq")
+
+    def __init__(self, encoder: HdeEncoder, payload: bytes, out_len: int, seq: int) -> None:
+        self._encoder, self._payload, self._out_len, self._seq = encoder, payload, out_len, seq
+
+    def __len__(self) -> int:
+        return len(self._payload)
+
+    def seal(self) -> bytes:
+        return self._encoder._seal(self._payload, self._out_len, self._seq)

@@ -167,7 +167,9 @@ class SourcePipe(_Pipe):
     goes out whenever QEMU has nothing more to read at once. Then `window` bounds the decoded
     bytes between QEMU's reads here and the destination QEMU's (DELIVERED): one compressed MiB
     of page deltas is tens of MiB to decode, and what is still owed when QEMU stops the guest is
-    downtime. Until the first report arrives, nothing counts as delivered."""
+    downtime. Until the first report arrives, nothing counts as delivered. The encoder runs in one
+    thread and a sender in another (handoff.py); an encoder made with `seal_later=True` leaves
+    each frame's compression to the sender, so the two share the work as well as overlap it."""
 
     def __init__(
         self, name: str, qemu: socket.socket, forward: ssl.SSLSocket, on_error: OnError, *,
@@ -233,9 +235,10 @@ class SourcePipe(_Pipe):
         frames, forward = self._frames, self.forward
         assert frames is not None
         while (batch := frames.take()) is not None:
-            for frame in batch:
-                forward.sendall(frame)
-                self.wire += len(frame)
+            for frame in batch:  # an encoder made with seal_later=True leaves compression to us
+                data = frame if isinstance(frame, bytes) else frame.seal()
+                forward.sendall(data)
+                self.wire += len(data)
         _close_tls(forward)
 
     def _wait_for_credit(self) -> None:

@@ -345,7 +345,7 @@ def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.N
             for node in (a, b):
                 assert node.agent is not None
                 for line in node.agent.output:
-                    if m.id in line:
+                    if m.id[:8] in line:
                         print(f"    {node.node_id}: {line}", flush=True)
         p = m.progress
         detail = (f"mode {mode}, {p.streams} streams, HDE ratio {p.compression_ratio:.2f}, "

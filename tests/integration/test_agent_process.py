@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -52,6 +53,30 @@ def test_secret_never_in_health_or_log(agent) -> None:  # type: ignore[no-untype
     agent.stop()
     log = "\n".join(agent.output)
     assert key not in log and agent.token not in log
+
+
+def test_idle_keepalive_outlives_the_peer_clients_pool(agent) -> None:  # type: ignore[no-untyped-def]
+    """A peer agent reuses a pooled connection after a migration's seconds of silence: the server
+    must keep it open past the client's own expiry (migration/peer.py), or the request meets the
+    close ("Server disconnected without sending a response"). Same socket, 6 s apart: uvicorn's
+    default 5 s closed it."""
+    import time
+
+    from novacron.migration import peer
+    from novacron.runtime import server
+
+    url = httpx.URL(agent.url)
+    conn = http.client.HTTPConnection(url.host, url.port, timeout=10)
+    statuses = []
+    for pause in (0.0, 6.0):
+        time.sleep(pause)
+        conn.request("GET", "/health")  # on the first one's socket: http.client never reconnects
+        response = conn.getresponse()
+        response.read()
+        statuses.append(response.status)
+    conn.close()
+    assert statuses == [200, 200]
+    assert peer.KEEPALIVE_S < server.KEEPALIVE_S  # the client gives up on an idle connection first
 
 
 def test_sigterm_shuts_down_cleanly(agent) -> None:  # type: ignore[no-untyped-def]

@@ -17,6 +17,11 @@ from novacron.errors import Conflict, InvalidInput, NotFound, NovacronError, Una
 from novacron.models.config import AgentConfig, PeerConfig
 
 TOKEN_TTL_S = 300
+# An idle pooled connection is dropped here well before the peer's server closes it
+# (runtime/server.py KEEPALIVE_S). With both at httpx's and uvicorn's 5 s, a migration that took
+# ~5 s after its prepare call sent "complete" down a connection the server was closing: "Server
+# disconnected without sending a response", and the hand-over waited 2 s for its retry.
+KEEPALIVE_S = 20.0
 _BY_STATUS: dict[int, type[NovacronError]] = {404: NotFound, 409: Conflict, 422: InvalidInput, 503: Unavailable}
 
 
@@ -30,7 +35,9 @@ class PeerClient:
         self.config = config
         self._key = signing_key
         self._token: tuple[str, float] | None = None
-        self._http = httpx.AsyncClient(timeout=timeout, verify=True)
+        self._http = httpx.AsyncClient(
+            timeout=timeout, verify=True, limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S)
+        )
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -28,6 +28,11 @@ class ApiServer:
             await asyncio.wait_for(self.task, timeout=10)
 
 
+# Idle keep-alive connections stay open this long; clients (the peer agents: migration/peer.py)
+# must drop theirs sooner, or a request can meet the server's close on the way.
+KEEPALIVE_S = 60
+
+
 async def start_api_server(svc: AgentServices, signing_key: Any) -> ApiServer:
     from novacron.auth.tokens import verify_token
 
@@ -45,6 +50,7 @@ async def start_api_server(svc: AgentServices, signing_key: Any) -> ApiServer:
         ssl_certfile=str(cfg.api.tls_cert) if tls else None,
         ssl_keyfile=str(cfg.api.tls_key) if tls else None,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEPALIVE_S,
     )
     sock = _bind(cfg.api.listen_address, cfg.api.port)
     server = uvicorn.Server(config)

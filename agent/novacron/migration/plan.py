@@ -41,10 +41,10 @@ MIB = 1 << 20
 WINDOW = 4 << 20  # at the start; then WINDOW_S of the measured wire rate, within the bounds
 WINDOW_MIN, WINDOW_MAX, WINDOW_S = 1 << 20, 8 << 20, 0.1
 NOTSENT_LOWAT = 64 << 10
-# The same on an HDE pipe (one TCP connection): a little more, as one thread feeds it in frames.
-# Without it, up to 4 MiB of frames (~12 MiB of QEMU's bytes) waited in the kernel, unsent, inside
-# the window.
-PIPE_NOTSENT_LOWAT = 128 << 10
+# The same on an HDE pipe (one TCP connection), larger: its sender thread also compresses each
+# frame (~2-3 ms), and the link must not run dry meanwhile (1 MiB: ~8 ms of 1 Gbit/s). Unset, up to
+# 4 MiB of frames (~12 MiB of QEMU's bytes) waited in the kernel, unsent, inside the window.
+PIPE_NOTSENT_LOWAT = 1 << 20
 HDE_FRAME = 512 << 10
 # HDE reads QEMU's pre-copy stream record by record (hde/qemu_records.py): each page body is one
 # 4 KiB chunk, deduplicated by content and delta-encoded against the last version of the same guest
@@ -136,10 +136,11 @@ def corrected_downtime_ms(base_ms: int, qemu_bytes_per_s: float, tunnel_bytes_pe
 # what still waits there when QEMU stops the guest is downtime, and with page deltas 1 MB on the wire
 # can be 30 MB for the destination to decode and load. Fixed, not derived from the measured rate:
 # a window sized from the rate it limits only ever shrinks (measured: 4 MiB at 50 ms RTT held a
-# 1 Gbit/s migration to 25 MB/s). 16 MiB covers ~300 MB/s of decoded stream at 50 ms RTT. Only on
+# 1 Gbit/s migration to 25 MB/s). 24 MiB covers ~300 MB/s of decoded stream at 50 ms RTT with the
+# pipes' queues (16 MiB made the source wait for credit ~1 s per internet migration). Only on
 # HDE channels: without compression the transport's own limits already count the same bytes, and
 # the credit round trip cost a datacenter migration ~40 % of its throughput (4.8-5.5 s vs 3.7 s).
-RAW_WINDOW = 16 << 20
+RAW_WINDOW = 24 << 20
 
 
 def window_for(wire_bytes_per_s: float) -> int:

@@ -12,6 +12,7 @@ import ssl
 import struct
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -335,6 +336,30 @@ def test_hde_frames_cross_a_pipe_decoded_exactly_within_the_window(pki: Pki) -> 
     assert src.wire < len(payload) / 3  # compressed on the wire
     assert peak[0] <= 4 * MIB + BUF
     assert ends.errors == []
+
+
+def test_a_finished_hde_pipe_frees_its_dictionaries_at_once(pki: Pki) -> None:
+    """Each end's HDE dictionary is up to ~1 GiB: it must go when the pipe ends, not when the
+    pipe object goes (a reference cycle can keep that for a long time: the agents grew ~500 MB
+    per migration)."""
+    ends = Ends(pki)
+    enc = HdeEncoder(algorithm="zstd", level=1, framing="qemu", dict_capacity=1 << 12, seal_later=True)
+    dec = HdeDecoder(max_output=2 * MIB)
+    alive = [weakref.ref(enc), weakref.ref(dec)]
+    src, dst, qemu_dst = ends.start(encoder=enc, decoder=dec, window=64 * MIB)
+    del enc, dec
+    received: list[bytes] = []
+    drain = threading.Thread(target=_drain, args=(qemu_dst, received))
+    drain.start()
+    ends.qemu_src.sendall(os.urandom(MIB) * 3)
+    ends.qemu_src.shutdown(socket.SHUT_WR)
+    drain.join(30)
+    qemu_dst.close()
+    src.join(10)
+    dst.join(10)
+    assert len(b"".join(received)) == 3 * MIB and ends.errors == []
+    assert src.encoder is None and dst.decoder is None  # the pipes themselves are still referenced here
+    assert [r() for r in alive] == [None, None]  # and nothing else kept the coders
 
 
 def test_a_cut_hde_stream_fails_the_destination_end(pki: Pki) -> None:

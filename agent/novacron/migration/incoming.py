@@ -6,6 +6,7 @@ only after its own libvirt reports the domain running, and `abort` never destroy
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -19,6 +20,7 @@ from novacron.errors import Conflict, InvalidInput
 from novacron.migration import libvirt_ops as lv
 from novacron.migration.deps import Deps, now
 from novacron.migration.machine import TERMINAL
+from novacron.migration.memory import collect_soon
 from novacron.migration.plan import DEST_HOST
 from novacron.migration.relay import IncomingRelay
 from novacron.migration.wire import ChannelHeader
@@ -131,6 +133,7 @@ class IncomingSide:
         inc = self.active.pop(mig_id, None)
         if inc is not None:
             await inc.relay.close()
+            collect_soon(asyncio.get_running_loop())
         self.d.metrics.active.labels(role="destination").set(len(self.active))
         return {"node": self.d.node_id, "uuid": rec.uuid}
 
@@ -161,6 +164,7 @@ class IncomingSide:
         inc = self.active.pop(mig_id, None)
         if inc is not None:
             await inc.relay.close()
+            collect_soon(asyncio.get_running_loop())
         self.d.metrics.active.labels(role="destination").set(len(self.active))
         m = inc.migration if inc else await self.d.run(self.d.load, mig_id)
         if m is None:

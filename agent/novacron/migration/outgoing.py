@@ -23,6 +23,7 @@ from novacron.migration import plan as planning
 from novacron.migration.deps import Deps, now
 from novacron.migration.gate import SwitchoverGate
 from novacron.migration.machine import advance
+from novacron.migration.memory import collect_soon
 from novacron.migration.progress import ProgressTracker, TunnelStats
 from novacron.migration.relay import OutgoingRelay
 from novacron.models.migration import Migration, MigrationPhase
@@ -109,6 +110,7 @@ class OutgoingMigration:
             st = self.relay.stats() if self.relay else TunnelStats()
             self.d.metrics.finished(self.m.phase, time.monotonic() - t0, st.bytes_in, st.bytes_on_wire)
             self.done.set()
+            collect_soon(asyncio.get_running_loop())
         return self.m
 
     async def _run(self) -> None:

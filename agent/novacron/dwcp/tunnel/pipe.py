@@ -344,21 +344,7 @@ class DestPipe(_Pipe):
 
     def _pump_forward(self) -> None:
         """Raw bytes: forward pipe -> QEMU in one thread (nothing to overlap but copies)."""
-        qemu, reported = self.qemu, 0
-        for chunk in self._batches():
-            qemu.sendall(chunk)
-            self.delivered += len(chunk)
-            if self.delivered - reported >= REPORT_EVERY:
-                reported = self.delivered
-                self._send_back(encode_delivered(reported))
-        self._end_delivery()
-
-    def _end_delivery(self) -> None:
-        self._send_back(encode_delivered(self.delivered))
-        with contextlib.suppress(OSError):
-            self.qemu.shutdown(socket.SHUT_WR)
-        self.forward.close()
-        self._writer_done()
+        self._deliver(self._batches())
 
     def _pump_decode(self) -> None:
         dec, decoded = self.decoder, self._decoded
@@ -371,16 +357,29 @@ class DestPipe(_Pipe):
         decoded.close()
 
     def _pump_deliver(self) -> None:
-        decoded, qemu, reported = self._decoded, self.qemu, 0
+        decoded = self._decoded
         assert decoded is not None
-        while (batch := decoded.take()) is not None:
-            for out in batch:
-                qemu.sendall(out)
-                self.delivered += len(out)
+
+        def taken() -> Iterator[bytes]:
+            while (batch := decoded.take()) is not None:
+                yield from batch
+
+        self._deliver(taken())
+
+    def _deliver(self, chunks: Iterator[bytes | memoryview]) -> None:
+        """Write to QEMU, reporting DELIVERED every REPORT_EVERY bytes and once at the end."""
+        qemu, reported = self.qemu, 0
+        for chunk in chunks:
+            qemu.sendall(chunk)
+            self.delivered += len(chunk)
             if self.delivered - reported >= REPORT_EVERY:
                 reported = self.delivered
                 self._send_back(encode_delivered(reported))
-        self._end_delivery()
+        self._send_back(encode_delivered(self.delivered))
+        with contextlib.suppress(OSError):
+            qemu.shutdown(socket.SHUT_WR)
+        self.forward.close()
+        self._writer_done()
 
     def _pump_back(self) -> None:
         buf = bytearray(BUF)

@@ -69,25 +69,36 @@ def tx_bytes(node: Node) -> int:
     return int(text.strip())
 
 
-def cpu_by_command() -> dict[str, float]:
-    """CPU seconds (user + system) of every live process, summed per command name: --verbose prints
-    the difference over a run, to show who spent the 2 cores."""
+def cpu_by_command() -> dict[tuple[int, str], float]:
+    """CPU seconds (user + system) of every live process by (pid, command name): --verbose prints
+    the difference over a run, summed per command, to show who spent the 2 cores (a process that
+    ended during the run, such as the source QEMU, is not in it)."""
     tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
+    out: dict[tuple[int, str], float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue
         comm, fields = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
-        out[comm] = out.get(comm, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        out[(int(stat.parent.name), comm)] = (int(fields[11]) + int(fields[12])) / tick
     return out
 
 
-def print_cpu(before: dict[str, float]) -> None:
+def _command(comm: str) -> str:
+    """A kernel worker's name carries the work queue it last ran ("kworker/1:0-events"): keyed by
+    that, a worker seen under another queue name counted its whole lifetime's CPU as this run's."""
+    return comm.split("-", 1)[0] if comm.startswith("kworker/") else comm
+
+
+def print_cpu(before: dict[tuple[int, str], float]) -> None:
     after = cpu_by_command()
-    spent = sorted(((after[k] - before.get(k, 0.0), k) for k in after), reverse=True)
-    print("    CPU s: " + ", ".join(f"{k} {v:.2f}" for v, k in spent[:7] if v >= 0.05), flush=True)
+    start = {pid: v for (pid, _), v in before.items()}
+    spent: dict[str, float] = {}
+    for (pid, comm), v in after.items():  # a process started during the run: all its CPU counts
+        spent[_command(comm)] = spent.get(_command(comm), 0.0) + v - start.get(pid, 0.0)
+    top = sorted(((v, k) for k, v in spent.items()), reverse=True)
+    print("    CPU s: " + ", ".join(f"{k} {v:.2f}" for v, k in top[:7] if v >= 0.05), flush=True)
 
 
 def set_congestion(cluster: Cluster, algo: str) -> None:

@@ -69,34 +69,29 @@ def tx_bytes(node: Node) -> int:
     return int(text.strip())
 
 
-def cpu_by_command() -> dict[tuple[int, str], float]:
-    """CPU seconds (user + system) of every live process by (pid, command name): --verbose prints
-    the difference over a run, summed per command, to show who spent the 2 cores (a process that
-    ended during the run, such as the source QEMU, is not in it)."""
+def cpu_by_process() -> dict[int, tuple[str, float]]:
+    """pid -> (command name, CPU seconds, user + system) of every live process: --verbose prints the
+    difference over a run, summed per command, to show who spent the 2 cores. Per pid, because a
+    kernel worker's name changes with its work queue ("kworker/1:0-events"): keyed by name, a worker
+    seen under another one counted its whole lifetime as the run's. A process that ended during the
+    run (the source QEMU) is not in it."""
     tick = os.sysconf("SC_CLK_TCK")
-    out: dict[tuple[int, str], float] = {}
+    out: dict[int, tuple[str, float]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue
         comm, fields = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
-        out[(int(stat.parent.name), comm)] = (int(fields[11]) + int(fields[12])) / tick
+        name = comm.split("-", 1)[0] if comm.startswith("kworker/") else comm
+        out[int(stat.parent.name)] = (name, (int(fields[11]) + int(fields[12])) / tick)
     return out
 
 
-def _command(comm: str) -> str:
-    """A kernel worker's name carries the work queue it last ran ("kworker/1:0-events"): keyed by
-    that, a worker seen under another queue name counted its whole lifetime's CPU as this run's."""
-    return comm.split("-", 1)[0] if comm.startswith("kworker/") else comm
-
-
-def print_cpu(before: dict[tuple[int, str], float]) -> None:
-    after = cpu_by_command()
-    start = {pid: v for (pid, _), v in before.items()}
+def print_cpu(before: dict[int, tuple[str, float]]) -> None:
     spent: dict[str, float] = {}
-    for (pid, comm), v in after.items():  # a process started during the run: all its CPU counts
-        spent[_command(comm)] = spent.get(_command(comm), 0.0) + v - start.get(pid, 0.0)
+    for pid, (name, cpu) in cpu_by_process().items():  # a process started during the run: all its CPU counts
+        spent[name] = spent.get(name, 0.0) + cpu - before.get(pid, (name, 0.0))[1]
     top = sorted(((v, k) for k, v in spent.items()), reverse=True)
     print("    CPU s: " + ", ".join(f"{k} {v:.2f}" for v, k in top[:7] if v >= 0.05), flush=True)
 
@@ -229,7 +224,7 @@ def run_plain(cluster: Cluster, image: GuestImage, profile: str, method: str, ar
             flags |= libvirt.VIR_MIGRATE_TLS
             params[libvirt.VIR_MIGRATE_PARAM_TLS_DESTINATION] = "node-b"
         before = tx_bytes(a)
-        cpu0 = cpu_by_command()
+        cpu0 = cpu_by_process()
         box: dict[str, Any] = {}
 
         def go() -> None:
@@ -337,7 +332,7 @@ def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.N
         wait_ready(log, args.settle)
         mode = c.get_mode().mode
         before = tx_bytes(a)
-        cpu0 = cpu_by_command()
+        cpu0 = cpu_by_process()
         t0, sent_at = time.monotonic(), time.time()
         options = {**args.dwcp_options, **({"multifd_channels": 4} if method == "dwcp-multifd4" else {})}
         m = c.create_migration(MigrationRequest(vm=name, destination="node-b", options=options))

@@ -123,6 +123,8 @@ class OutgoingMigration:
         chan_plan = planning.channel_plan(m.options, profile, flags, memory_mib=memory_mib)
         log.info("migration %s of %s to %s: %s", m.id, m.vm, m.destination, chan_plan.describe())
         prep = await self._prepare_destination(chan_plan)
+        assert self.relay is not None
+        self.relay.prewarm(1 + (m.options.multifd_channels or 0))  # QEMU's main connection + multifd's
         self._follow_mode()
         self._check_stop()
         self._dconn = await d.run(lv.open_conn, prep["libvirt_uri"])

@@ -1,10 +1,14 @@
 """Carrying a migration's QEMU connections over TLS pipes (dwcp/tunnel/pipe.py): raw in the
-datacenter, HDE frames elsewhere, as plan.channel_plan decides (ChannelPlan.pipe).
+datacenter and with QEMU's multifd, HDE frames elsewhere, as plan.channel_plan decides
+(ChannelPlan.pipe).
 
-Source: every QEMU connection to 127.0.0.1:P gets a forward pipe to the destination agent's DWCP
-port, header `pipe` (or `pipe-hde`); the destination connects its QEMU, opens the return pipe to the source's DWCP
-port (header `pipe-back`) and the threads run. The blocking steps (TLS handshakes, connecting to
-QEMU, capping its buffers) run in worker threads; the event loop only keeps the books.
+Source: the pipes for QEMU's expected connections are dialed once the destination has prepared
+(prewarm), each to the destination agent's DWCP port with header `pipe` (or `pipe-hde`); QEMU's
+k-th connection to 127.0.0.1:P takes the k-th pipe (or dials one). Destination: each pipe dials
+its return pipe to the source's DWCP port (header `pipe-back`) at once, connects its QEMU when
+the first bytes arrive, and delivers while the return pipe finishes its handshake. The blocking
+steps (TLS handshakes, connecting to QEMU, capping its buffers) run in worker threads; waiting
+for a pipe's first bytes runs on the event loop; the event loop only keeps the books.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder
 from novacron.dwcp.tunnel import HdeSettings, sockopts
@@ -29,10 +33,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CONNECT_S = 10.0
+FIRST_READ = 1 << 16
 
 
 class OutgoingPipes:
-    """The source's pipes of one migration, keyed by QEMU connection index."""
+    """The source's pipes of one migration, keyed by QEMU connection index.
+
+    `prewarm(n)` dials the first n pipes while libvirt still sets the migration up (~0.4 s from its
+    migrate call to QEMU's first connection): QEMU's k-th connection then finds its pipe open
+    instead of waiting for a TCP and a TLS handshake (~150 ms at 50 ms RTT)."""
 
     def __init__(
         self, mig_id: str, dest: PeerEndpoint, congestion: str, on_error: Callable[[str], None], *,
@@ -43,8 +52,27 @@ class OutgoingPipes:
         self.pipes: dict[int, SourcePipe] = {}
         self._on_error = on_error
         self._early_backs: dict[int, ssl.SSLSocket] = {}
+        self._dialed: dict[int, asyncio.Task[ssl.SSLSocket]] = {}  # prewarmed, not yet taken by QEMU
+        self._prewarmed = 0
         self._next = 0
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def prewarm(self, count: int) -> None:
+        """Dial pipes for QEMU's connections 0..count-1 now (a failed dial is retried when QEMU
+        connects, so a prewarm never fails a migration by itself)."""
+        for conn in range(self._prewarmed, count):
+            task = asyncio.create_task(asyncio.to_thread(self._dial, conn))
+            task.add_done_callback(_consume)
+            self._dialed[conn] = task
+        self._prewarmed = max(self._prewarmed, count)
+
+    def _dial(self, conn: int) -> ssl.SSLSocket:
+        d = self.dest
+        header = ChannelHeader(self.mig_id, conn, "pipe-hde" if self.hde else "pipe").encode()
+        return connect_pipe(
+            d.host, d.port, d.tls, d.server_name, header, congestion=self.congestion, timeout=CONNECT_S,
+            notsent_lowat=self.lowat,
+        )  # fmt: skip
 
     async def serve(self, lsock: socket.socket) -> None:
         """Accept QEMU's connections on the relay's port until cancelled."""
@@ -57,27 +85,38 @@ class OutgoingPipes:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    async def _forward_pipe(self, conn: int) -> ssl.SSLSocket:
+        dialed = self._dialed.pop(conn, None)
+        if dialed is not None:
+            try:
+                return await asyncio.shield(dialed)
+            except asyncio.CancelledError:
+                dialed.add_done_callback(_close_dialed)
+                raise
+            except (OSError, TimeoutError) as exc:
+                log.info("migration %s: prewarmed pipe %d failed (%s): dialing again", self.mig_id, conn, exc)
+        return await asyncio.to_thread(self._dial, conn)
+
     async def _open(self, conn: int, qemu: socket.socket) -> None:
         qemu.setblocking(True)
         d = self.dest
-        header = ChannelHeader(self.mig_id, conn, "pipe-hde" if self.hde else "pipe").encode()
+        # QEMU's send buffer is capped while the pipe opens (or is taken prewarmed): best effort
+        cap = asyncio.create_task(asyncio.to_thread(cap_peer_buffer, qemu, socket.SO_SNDBUF))
+        cap.add_done_callback(_consume)
         try:
-            with contextlib.suppress(OSError):  # best effort, as on the AMST path
-                await asyncio.to_thread(cap_peer_buffer, qemu, socket.SO_SNDBUF)
-            fwd = await asyncio.to_thread(
-                connect_pipe, d.host, d.port, d.tls, d.server_name, header, congestion=self.congestion, timeout=CONNECT_S,
-                notsent_lowat=self.lowat,
-            )  # fmt: skip
+            fwd = await self._forward_pipe(conn)
         except (OSError, TimeoutError) as exc:
+            cap.cancel()
             abort(qemu)
             qemu.close()
             self._on_error(f"QEMU connection {conn}: cannot open a pipe to {d.host}:{d.port}: {exc}")
             return
-        loop = asyncio.get_running_loop()
+        with contextlib.suppress(OSError):
+            await cap
         # the pipe's sender compresses each frame while the encoder builds the next (pipe.py)
         encoder = HdeEncoder(**vars(self.hde), seal_later=True) if self.hde else None
         pipe = SourcePipe(
-            f"pipe-{self.mig_id[:8]}-{conn}", qemu, fwd, _in_loop(loop, self._on_error, conn),
+            f"pipe-{self.mig_id[:8]}-{conn}", qemu, fwd, _in_loop(asyncio.get_running_loop(), self._on_error, conn),
             encoder=encoder, window=self.window if encoder else None,
         )  # fmt: skip
         self.pipes[conn] = pipe
@@ -88,9 +127,9 @@ class OutgoingPipes:
     def attach_back(self, conn: int, back: ssl.SSLSocket) -> str | None:
         pipe = self.pipes.get(conn)
         if pipe is None:
-            if conn >= self._next or conn in self._early_backs:
+            if conn >= max(self._next, self._prewarmed) or conn in self._early_backs:
                 return f"no pipe {conn} waits for a return pipe"
-            self._early_backs[conn] = back  # the forward pipe's handshake has not returned yet
+            self._early_backs[conn] = back  # QEMU has not connected yet, or the forward pipe is opening
             return None
         if pipe.back is not None:
             return f"pipe {conn} already has a return pipe"
@@ -124,6 +163,9 @@ class OutgoingPipes:
             t.cancel()
         for p in self.pipes.values():
             p.abort()
+        for dialed in self._dialed.values():  # prewarmed pipes QEMU never took (or still dialing)
+            dialed.add_done_callback(_close_dialed)
+        self._dialed.clear()
         for back in self._early_backs.values():
             abort(back)
             back.close()
@@ -133,40 +175,75 @@ class OutgoingPipes:
 class IncomingPipes:
     """The destination's pipes of one migration."""
 
-    def __init__(self, mig_id: str, source: PeerEndpoint, connect_qemu: Callable[[], socket.socket]) -> None:
+    def __init__(
+        self, mig_id: str, source: PeerEndpoint, connect_qemu: Callable[[], socket.socket],
+        cap_qemu: Callable[[socket.socket], None] | None = None,
+    ) -> None:  # fmt: skip
         self.mig_id, self.source = mig_id, source
         self.pipes: list[DestPipe] = []
-        self._connect_qemu = connect_qemu
+        self._connect_qemu, self._cap_qemu = connect_qemu, cap_qemu
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
     def accept(self, header: ChannelHeader, forward: ssl.SSLSocket) -> None:
-        task = asyncio.create_task(self._serve(header.conn, forward, header.direction == "pipe-hde"))
+        self._start(self._serve(header.conn, forward, header.direction == "pipe-hde"))
+
+    def _start(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, conn: int, forward: ssl.SSLSocket, hde: bool) -> None:
+        """The return pipe dials at once; QEMU is connected when the first bytes arrive (a pipe the
+        source prewarmed may wait for QEMU, or end unused); QEMU's bytes then flow while the
+        return pipe's handshake and the cap on QEMU's buffer finish (DestPipe: multifd channels
+        wait for each other)."""
         s = self.source
+        header = ChannelHeader(self.mig_id, conn, "pipe-back").encode()
+        dial = asyncio.create_task(
+            asyncio.to_thread(connect_pipe, s.host, s.port, s.tls, s.server_name, header, timeout=CONNECT_S)
+        )
+        dial.add_done_callback(_consume)
         qemu: socket.socket | None = None
         try:
-            qemu = await asyncio.to_thread(self._connect_qemu)
-            header = ChannelHeader(self.mig_id, conn, "pipe-back").encode()
-            back = await asyncio.to_thread(connect_pipe, s.host, s.port, s.tls, s.server_name, header, timeout=CONNECT_S)
+            first = await _first_bytes(forward)
+            if first:
+                qemu = await asyncio.to_thread(self._connect_qemu)
         except (OSError, TimeoutError) as exc:
             self._failed(f"connection {conn}: {exc}")
-            abort(forward, qemu)
+        except asyncio.CancelledError:
+            dial.add_done_callback(_close_dialed)
+            abort(forward)
             forward.close()
-            if qemu is not None:
-                qemu.close()
+            raise
+        if qemu is None:  # failed, or a prewarmed pipe the source did not need
+            dial.add_done_callback(_close_dialed)
+            abort(forward)
+            forward.close()
             return
         name = f"pipe-{self.mig_id[:8]}-{conn}"
         decoder = HdeDecoder(max_output=DECODE_STEP) if hde else None
         pipe = DestPipe(
-            name, forward, qemu, back, _in_loop(asyncio.get_running_loop(), self._failed, conn), decoder=decoder
-        )
+            name, forward, qemu, None, _in_loop(asyncio.get_running_loop(), self._failed, conn), decoder=decoder,
+            first=first,
+        )  # fmt: skip
         self.pipes.append(pipe)
         if self._closed:
+            dial.add_done_callback(_close_dialed)
             pipe.abort()
+            return
+        if self._cap_qemu is not None:
+            self._start(asyncio.to_thread(self._cap_qemu, qemu))
+        try:
+            back = await asyncio.shield(dial)
+        except (OSError, TimeoutError) as exc:
+            self._failed(f"connection {conn}: no return pipe: {exc}")
+            pipe.abort()
+            return
+        except asyncio.CancelledError:
+            dial.add_done_callback(_close_dialed)
+            raise
+        pipe.attach_back(back)
 
     def _failed(self, why: str) -> None:
         log.warning("incoming migration %s: %s", self.mig_id, why)
@@ -177,6 +254,40 @@ class IncomingPipes:
             t.cancel()
         for p in self.pipes:
             p.abort()
+
+
+async def _first_bytes(tls: ssl.SSLSocket) -> bytes:
+    """The pipe's first bytes, waited for on the event loop (a prewarmed pipe may wait as long as
+    libvirt takes to set the migration up; a worker thread then only reads what has arrived).
+    b"" if the pipe ended first."""
+    if not tls.pending():
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        fd = tls.fileno()
+        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            loop.remove_reader(fd)
+    try:
+        return await asyncio.to_thread(tls.recv, FIRST_READ)
+    except ssl.SSLError:  # cut without close_notify: ended
+        return b""
+
+
+def _consume(task: asyncio.Task[Any]) -> None:
+    """Retrieve a background step's exception (it is reported, or retried, where it matters)."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _close_dialed(task: asyncio.Task[ssl.SSLSocket]) -> None:
+    """A prewarmed pipe nobody took: closed once its dial ends (the destination sees it end
+    before any byte and leaves its QEMU alone)."""
+    if not task.cancelled() and task.exception() is None:
+        sock = task.result()
+        abort(sock)
+        sock.close()
 
 
 def _in_loop(loop: asyncio.AbstractEventLoop, fn: Callable[[str], None], conn: int) -> Callable[[str], None]:

@@ -16,8 +16,9 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from novacron.dwcp.amst import StreamController
 from novacron.dwcp.tunnel import Channel, ChannelError, ChannelReader, open_channel, proxy_into_channel
@@ -125,6 +126,12 @@ class OutgoingRelay:
         self._server = await asyncio.start_server(self._on_qemu, sock=sock, limit=1 << 20)
         self._sampler = asyncio.create_task(self._sample_fill())
         return self.port
+
+    def prewarm(self, connections: int) -> None:
+        """Open the pipes for QEMU's first `connections` connections now, while libvirt sets the
+        migration up (OutgoingPipes.prewarm); AMST channels open when QEMU connects."""
+        if self.pipes is not None:
+            self.pipes.prewarm(connections)
 
     def stats(self) -> TunnelStats:
         s = [c.stats() for c in self.channels]
@@ -316,7 +323,7 @@ class IncomingRelay:
         self._writers: list[asyncio.StreamWriter] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.error: str | None = None
-        self.pipes = IncomingPipes(mig_id, source, self._connect_qemu_sock)
+        self.pipes = IncomingPipes(mig_id, source, self._connect_qemu_sock, self._cap_qemu_sock if small_buffers else None)
 
     def accept_pipe(self, header: ChannelHeader, forward: ssl.SSLSocket) -> None:
         self.pipes.accept(header, forward)
@@ -344,9 +351,8 @@ class IncomingRelay:
             await asyncio.wait(self._tasks, timeout=5)
 
     def _connect_qemu_sock(self) -> socket.socket:
-        """A blocking socket to the destination QEMU (retried while QEMU starts listening). With
-        small_buffers, small kernel buffers both ends (ours set, QEMU's capped, see qemu_socket.py):
-        bytes waiting in them are downtime the source's switchover gate cannot see."""
+        """A blocking socket to the destination QEMU (retried while QEMU starts listening); with
+        small_buffers a small send buffer on our end (QEMU's end: _cap_qemu_sock)."""
         deadline = time.monotonic() + QEMU_CONNECT_S
         while True:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -354,33 +360,50 @@ class IncomingRelay:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, QEMU_BUFFER)
             try:
                 sock.connect((DEST_HOST, self.port))
-                break
+                return sock
             except OSError:
                 sock.close()
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        if self.small_buffers:
-            try:
-                cap_peer_buffer(sock, socket.SO_RCVBUF)
-            except OSError as exc:
-                log.info("migration %s: the destination QEMU keeps its receive buffer: %s", self.mig_id, exc)
-        return sock
+
+    def _cap_qemu_sock(self, sock: socket.socket) -> None:
+        """Small kernel buffers at QEMU's end (qemu_socket.py): bytes waiting there are downtime
+        the source's switchover gate cannot see. Run beside the delivery, not before it: QEMU's
+        socket exists only once QEMU accepted, and with multifd QEMU accepts a channel only after
+        the one before sent its first bytes."""
+        try:
+            cap_peer_buffer(sock, socket.SO_RCVBUF)
+        except OSError as exc:
+            log.info("migration %s: the destination QEMU keeps its receive buffer: %s", self.mig_id, exc)
 
     async def _connect_qemu(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """_connect_qemu_sock for an AMST channel: the same socket, as asyncio streams."""
+        """_connect_qemu_sock for an AMST channel: the same socket, as asyncio streams; the cap
+        follows in the background."""
         sock = await asyncio.to_thread(self._connect_qemu_sock)
+        if self.small_buffers:
+            self._start(asyncio.to_thread(self._cap_qemu_sock, sock))
         sock.setblocking(False)
         r, w = await asyncio.open_connection(sock=sock, limit=1 << 20)
         if self.small_buffers:
             w.transport.set_write_buffer_limits(high=COPY_STEP)
         return r, w
 
+    def _start(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     async def _serve(self, conn: int, reader: ChannelReader, first: bytes) -> None:
         qemu_w: asyncio.StreamWriter | None = None
+        copy: asyncio.Task[int] | None = None
         try:
             qemu_r, qemu_w = await self._connect_qemu()
             self._writers.append(qemu_w)
+            # QEMU's bytes flow while the return channel opens (an RTT or two): with multifd the
+            # destination QEMU accepts its next channel only once this one has sent its first bytes
+            copy = self._start(_copy_out(reader, qemu_w, first))
             s = self.source
             back = await open_channel(
                 s.host, s.port, streams=1, ssl=s.tls, server_hostname=s.server_name, congestion="adaptive"
@@ -388,13 +411,17 @@ class IncomingRelay:
             self._back.append(back)
             await back.write(ChannelHeader(self.mig_id, conn, "back").encode())
             back_task = asyncio.create_task(proxy_into_channel(qemu_r, back))
-            self.bytes_out += await _copy_out(reader, qemu_w, first)
+            self.bytes_out += await copy
             await back_task
         except asyncio.CancelledError:
             _abort(qemu_w)
+            if copy is not None:
+                copy.cancel()
             raise
         except (ChannelError, OSError, TimeoutError) as exc:
             self.error = self.error or f"connection {conn}: {exc}"
             log.warning("incoming migration %s: %s", self.mig_id, self.error)
             reader.abort(str(exc))
             _abort(qemu_w)
+            if copy is not None:
+                copy.cancel()

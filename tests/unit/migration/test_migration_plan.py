@@ -73,11 +73,15 @@ def test_tls_pipes_carry_raw_datacenter_and_hde_migrations() -> None:
     assert hde.pipe_lowat == plan.PIPE_NOTSENT_LOWAT
     assert plan.channel_plan(MigrationOptions(), dc, ON).pipe_lowat is None
     assert plan.channel_plan(MigrationOptions(compression="lz4"), dc, ON).pipe
-    # AMST where striping was asked for, for raw bytes outside the datacenter (QEMU's multifd
-    # channels, or compression off), or with the v3 transport off
+    # multifd everywhere: QEMU's channels are the streams, QEMU's zstd or HDE per pipe
+    multifd = plan.channel_plan(MigrationOptions(multifd_channels=4), internet, ON)
+    assert multifd.pipe and multifd.multifd_compression == "zstd" and "QEMU multifd zstd" in multifd.describe()
+    assert plan.channel_plan(MigrationOptions(multifd_channels=4, compression="none"), internet, ON).pipe
+    # AMST where striping was asked for, for raw bytes outside the datacenter without multifd
+    # (compression off), or with the v3 transport off
     assert not plan.channel_plan(MigrationOptions(streams=4), dc, ON).pipe
     assert not plan.channel_plan(MigrationOptions(streams=4), internet, ON).pipe
-    assert not plan.channel_plan(MigrationOptions(multifd_channels=4), internet, ON).pipe
+    assert not plan.channel_plan(MigrationOptions(multifd_channels=4, streams=4), internet, ON).pipe
     assert not plan.channel_plan(MigrationOptions(compression="none"), internet, ON).pipe
     off = Flags(transport=False, compression=True, prediction=True)
     assert not plan.channel_plan(MigrationOptions(), dc, off).pipe

@@ -286,18 +286,26 @@ class DestPipe(_Pipe):
     """Destination end: forward pipe -> QEMU (reporting DELIVERED every REPORT_EVERY bytes) and
     QEMU's return path -> return pipe, in two threads that share the return pipe's lock. With a
     `decoder` (HdeDecoder) the forward pipe's HDE frames are decoded first; DELIVERED counts
-    decoded bytes, the source's unit."""
+    decoded bytes, the source's unit.
+
+    The return pipe may be attached later (attach_back): QEMU's bytes flow at once. With multifd
+    the destination QEMU accepts its next channel only once the one before has sent its first
+    bytes, so waiting for each return pipe's handshake (an RTT or two) before delivering held
+    the channels back one after another (internet link: the last one ~1.2 s after the first).
+    Reports made before the return pipe exists are dropped (the next one carries the total);
+    QEMU's return path and the final report wait for it."""
 
     def __init__(
-        self, name: str, forward: ssl.SSLSocket, qemu: socket.socket, back: ssl.SSLSocket, on_error: OnError,
-        *, decoder: Any = None,
+        self, name: str, forward: ssl.SSLSocket, qemu: socket.socket, back: ssl.SSLSocket | None, on_error: OnError,
+        *, decoder: Any = None, first: bytes = b"",
     ) -> None:  # fmt: skip
         super().__init__(name, on_error)
-        self.forward, self.qemu, self.back, self.decoder = forward, qemu, back, decoder
+        self.forward, self.qemu, self.back, self.decoder = forward, qemu, None, decoder
+        self._first = first  # read off the forward pipe before this end started (pipe_relay.py)
         self.delivered = 0
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.Condition()
         self._writers_left = 2
-        self._socks += [forward, qemu, back]
+        self._socks += [forward, qemu]
         self._decoded: Handoff | None = None
         self._running = 1  # a hold while starting: the first thread must not finish the pipe alone
         if decoder is not None:  # the decoder and the QEMU writer overlap (handoff.py)
@@ -307,28 +315,48 @@ class DestPipe(_Pipe):
             self._spawn(self._pump_deliver, "deliver")
         else:
             self._spawn(self._pump_forward, "forward")
-        self._spawn(self._pump_back, "return")
+        if back is not None:
+            self.attach_back(back)
         self._release()
+
+    def attach_back(self, back: ssl.SSLSocket) -> None:
+        """The return pipe, once its handshake is done: QEMU's return path starts."""
+        with self._write_lock:
+            self.back = back
+            self._socks.append(back)
+            self._write_lock.notify_all()
+        if not self._spawn(self._pump_back, "return"):  # too late: this end failed or is done
+            abort(back)
+            back.close()
 
     def _drop_coders(self) -> None:
         super()._drop_coders()
         self.decoder = self._decoded = None
 
-    def _send_back(self, data: bytes) -> None:
+    def _send_back(self, data: bytes, *, droppable: bool = False) -> None:
         with self._write_lock:
+            while self.back is None:
+                if droppable:
+                    return
+                if self.error is not None:
+                    raise ValueError(f"pipe failed: {self.error}")
+                self._write_lock.wait(0.5)
             self.back.sendall(data)
 
     def _writer_done(self) -> None:
         with self._write_lock:
             self._writers_left -= 1
             last = self._writers_left == 0
-        if last:
+        if last and self.back is not None:
             _close_tls(self.back)
 
     def _batches(self) -> Iterator[memoryview]:
         """The forward pipe's bytes as they arrive. One TLS record (16 KiB) per read: gather what
         has already arrived (up to BATCH), so the next step runs once per batch, not per record.
         The view is valid until the next one is asked for."""
+        if self._first:
+            yield memoryview(self._first)
+            self._first = b""
         buf = bytearray(BUF)
         view = memoryview(buf)
         forward = self.forward
@@ -374,7 +402,7 @@ class DestPipe(_Pipe):
             self.delivered += len(chunk)
             if self.delivered - reported >= REPORT_EVERY:
                 reported = self.delivered
-                self._send_back(encode_delivered(reported))
+                self._send_back(encode_delivered(reported), droppable=True)
         self._send_back(encode_delivered(self.delivered))
         with contextlib.suppress(OSError):
             qemu.shutdown(socket.SHUT_WR)

@@ -1,0 +1,155 @@
+"""A migration's TLS pipes end to end (migration/pipe_relay.py): both agents' halves on loopback
+behind a real DWCP listener, real sockets standing in for the two QEMUs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import ssl
+
+import pytest
+
+from novacron.dwcp.tunnel import make_tls_contexts
+from novacron.migration.listener import MigrationListener
+from novacron.migration.pipe_relay import IncomingPipes, OutgoingPipes
+from novacron.migration.relay import PeerEndpoint
+from novacron.migration.wire import ChannelHeader
+from tests.unit.dwcp.conftest import Pki
+
+MIB = 1 << 20
+
+
+class Rig:
+    """One listener serving both agents (forward pipes to the destination half, return pipes to
+    the source half), the source QEMU's port and the destination QEMU's listener."""
+
+    def __init__(self, pki: Pki) -> None:
+        self.server_tls = make_tls_contexts(pki.ca, pki.server_cert, pki.server_key).server
+        client_tls = make_tls_contexts(pki.ca, pki.client_cert, pki.client_key).client
+        self.arrived: list[int] = []  # forward pipes, by QEMU connection index
+        self.qemu_dst = socket.create_server(("127.0.0.1", 0))
+        self.qemu_connects = 0
+        self.listener = MigrationListener("127.0.0.1", 0, self.server_tls, self._no_amst, self._pipe)
+        self.src_port = socket.create_server(("127.0.0.1", 0))
+        self.src_port.setblocking(False)
+        self.errors: list[str] = []
+        self._client_tls = client_tls
+        self.outgoing: OutgoingPipes | None = None
+        self.incoming: IncomingPipes | None = None
+
+    async def start(self) -> None:
+        await self.listener.start()
+        peer = PeerEndpoint("127.0.0.1", self.listener.port, "localhost", self._client_tls)
+        self.outgoing = OutgoingPipes("m1", peer, "cubic", self.errors.append)
+        self.incoming = IncomingPipes("m1", peer, self._connect_qemu)
+        self.serving = asyncio.create_task(self.outgoing.serve(self.src_port))
+
+    def _connect_qemu(self) -> socket.socket:
+        self.qemu_connects += 1
+        return socket.create_connection(self.qemu_dst.getsockname())
+
+    def _no_amst(self, *_: object) -> str:
+        return "this rig carries pipes only"
+
+    def _pipe(self, header: ChannelHeader, tls: ssl.SSLSocket) -> str | None:
+        assert self.outgoing is not None and self.incoming is not None
+        if header.direction == "pipe-back":
+            return self.outgoing.attach_back(header.conn, tls)
+        self.arrived.append(header.conn)
+        self.incoming.accept(header, tls)
+        return None
+
+    async def close(self) -> None:
+        assert self.outgoing is not None and self.incoming is not None
+        self.serving.cancel()
+        self.outgoing.abort()
+        self.incoming.abort()
+        await self.listener.close()
+
+
+async def _until(cond: object, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def _recv_all(sock: socket.socket) -> bytes:
+    out = b""
+    while chunk := sock.recv(MIB):
+        out += chunk
+    return out
+
+
+def test_prewarmed_pipes_carry_qemus_connections_and_an_unused_one_ends_quietly(
+    pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Pipes dialed before QEMU connects: QEMU's connections take them (no new dial), the
+    destination QEMU is connected only once a pipe's first bytes arrive, and a pipe nobody took
+    ends at the abort without touching the destination QEMU or reporting an error."""
+    payloads = [b"main channel" + os.urandom(MIB), b"multifd channel" + os.urandom(3 * MIB)]
+
+    async def main() -> tuple[list[bytes], int, list[int]]:
+        rig = Rig(pki)
+        await rig.start()
+        assert rig.outgoing is not None
+        rig.outgoing.prewarm(3)
+        await _until(lambda: len(rig.arrived) == 3)
+        await asyncio.sleep(0.2)
+        connects_before = rig.qemu_connects  # nothing to deliver yet: the destination QEMU is left alone
+        port = rig.src_port.getsockname()[1]
+        received: list[bytes] = []
+        for data in payloads:  # QEMU's connections, one after the other as QEMU makes them
+            qemu = await asyncio.to_thread(socket.create_connection, ("127.0.0.1", port))
+            await asyncio.to_thread(qemu.sendall, data)
+            qemu.shutdown(socket.SHUT_WR)
+            dst, _ = await asyncio.to_thread(rig.qemu_dst.accept)
+            received.append(await asyncio.to_thread(_recv_all, dst))
+            dst.close()
+            qemu.settimeout(10)
+            assert await asyncio.to_thread(qemu.recv, 10) == b""  # the return path ended cleanly
+            qemu.close()
+        await rig.close()
+        await asyncio.sleep(0.3)  # the unused pipe's destination half sees its end
+        return received, connects_before, sorted(rig.arrived) + [rig.qemu_connects]
+
+    with caplog.at_level(logging.INFO):
+        received, connects_before, seen = asyncio.run(main())
+    assert received == payloads
+    assert connects_before == 0
+    assert seen == [0, 1, 2, 2]  # three pipes dialed, none more; QEMU connected twice
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_failed_prewarm_is_dialed_again_when_qemu_connects(pki: Pki) -> None:
+    """A prewarm whose dial fails (here: nothing listened yet) never fails the migration by
+    itself: QEMU's connection dials its own pipe."""
+
+    async def main() -> tuple[bytes, list[int]]:
+        rig = Rig(pki)
+        await rig.start()
+        assert rig.outgoing is not None
+        good = rig.outgoing.dest
+        closed = socket.create_server(("127.0.0.1", 0))
+        rig.outgoing.dest = PeerEndpoint("127.0.0.1", closed.getsockname()[1], "localhost", good.tls)
+        closed.close()  # connections to it are refused
+        rig.outgoing.prewarm(1)
+        dial = rig.outgoing._dialed[0]
+        await asyncio.wait([dial], timeout=10)
+        assert isinstance(dial.exception(), OSError)
+        rig.outgoing.dest = good
+        qemu = await asyncio.to_thread(socket.create_connection, ("127.0.0.1", rig.src_port.getsockname()[1]))
+        await asyncio.to_thread(qemu.sendall, b"stream")
+        qemu.shutdown(socket.SHUT_WR)
+        dst, _ = await asyncio.to_thread(rig.qemu_dst.accept)
+        got = await asyncio.to_thread(_recv_all, dst)
+        dst.close()
+        qemu.close()
+        await rig.close()
+        return got, rig.arrived
+
+    got, arrived = asyncio.run(main())
+    assert got == b"stream"
+    assert arrived == [0]  # QEMU's own dial for connection 0

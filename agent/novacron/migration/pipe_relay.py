@@ -271,8 +271,8 @@ async def _first_bytes(tls: ssl.SSLSocket) -> bytes:
             loop.remove_reader(fd)
     try:
         return await asyncio.to_thread(tls.recv, FIRST_READ)
-    except ssl.SSLError:  # cut without close_notify: ended
-        return b""
+    except (ssl.SSLError, ConnectionResetError):  # cut without close_notify (or reset, when the source
+        return b""  # closed with our session tickets unread): ended
 
 
 def _consume(task: asyncio.Task[Any]) -> None:

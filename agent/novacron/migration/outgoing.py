@@ -269,6 +269,7 @@ class OutgoingMigration:
     async def _switchover(self, new_dom: libvirt.virDomain) -> None:
         d, m = self.d, self.m
         assert self.relay is not None
+        self.relay.hand_over()
         self._set("switchover")
         completed = await d.run(lv.job_stats, new_dom, completed=True)
         src_stats = await d.run(lv.job_stats, self._dom, completed=True) if self._dom is not None else None

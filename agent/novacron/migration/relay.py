@@ -92,6 +92,7 @@ class OutgoingRelay:
         self.mig_id, self.dest, self.plan = mig_id, dest, plan
         self.port = 0
         self.error: str | None = None
+        self.handed_over = False  # libvirt reported the destination running (hand_over)
         self.channels: list[Channel] = []
         self._on_error = on_error
         self._server: asyncio.Server | None = None
@@ -235,7 +236,16 @@ class OutgoingRelay:
             else:
                 fut.cancel()
 
+    def hand_over(self) -> None:
+        """The destination runs the VM: from now on a connection that breaks is the destination
+        tearing its end down (it closes its relay when told to adopt the VM, maybe before its
+        QEMU closed every channel), not a failure to report or act on."""
+        self.handed_over = True
+
     def _fail(self, why: str) -> None:
+        if self.handed_over:
+            log.info("migration %s: tunnel closed after the hand-over: %s", self.mig_id, why)
+            return
         if self.error is None:
             self.error = why
             log.warning("migration %s: tunnel failed: %s", self.mig_id, why)

@@ -11,14 +11,20 @@ import ssl
 
 import pytest
 
+from novacron.dwcp.mode.profiles import profile_for
+from novacron.dwcp.mode.rollout import Flags
 from novacron.dwcp.tunnel import make_tls_contexts
 from novacron.migration.listener import MigrationListener
 from novacron.migration.pipe_relay import IncomingPipes, OutgoingPipes
-from novacron.migration.relay import PeerEndpoint
+from novacron.migration.plan import channel_plan
+from novacron.migration.relay import OutgoingRelay, PeerEndpoint
 from novacron.migration.wire import ChannelHeader
+from novacron.models.config import DwcpConfig
+from novacron.models.migration import MigrationOptions
 from tests.unit.dwcp.conftest import Pki
 
 MIB = 1 << 20
+ON = Flags(transport=True, compression=True, prediction=True)
 
 
 class Rig:
@@ -38,13 +44,22 @@ class Rig:
         self._client_tls = client_tls
         self.outgoing: OutgoingPipes | None = None
         self.incoming: IncomingPipes | None = None
+        self.relay: OutgoingRelay | None = None
 
-    async def start(self) -> None:
+    async def start(self, relay: bool = False) -> None:
+        """relay: the source half is a whole OutgoingRelay (the datacenter's raw pipe plan)."""
         await self.listener.start()
         peer = PeerEndpoint("127.0.0.1", self.listener.port, "localhost", self._client_tls)
-        self.outgoing = OutgoingPipes("m1", peer, "cubic", self.errors.append)
         self.incoming = IncomingPipes("m1", peer, self._connect_qemu)
+        if relay:
+            dc = profile_for("datacenter", DwcpConfig())
+            self.relay = OutgoingRelay("m1", peer, channel_plan(MigrationOptions(), dc, ON), on_error=self.errors.append)
+            self.qemu_port = await self.relay.start()
+            self.outgoing = self.relay.pipes
+            return
+        self.outgoing = OutgoingPipes("m1", peer, "cubic", self.errors.append)
         self.serving = asyncio.create_task(self.outgoing.serve(self.src_port))
+        self.qemu_port = self.src_port.getsockname()[1]
 
     def _connect_qemu(self) -> socket.socket:
         self.qemu_connects += 1
@@ -63,8 +78,11 @@ class Rig:
 
     async def close(self) -> None:
         assert self.outgoing is not None and self.incoming is not None
-        self.serving.cancel()
-        self.outgoing.abort()
+        if self.relay is not None:
+            await self.relay.close()
+        else:
+            self.serving.cancel()
+            self.outgoing.abort()
         self.incoming.abort()
         await self.listener.close()
 
@@ -99,7 +117,7 @@ def test_prewarmed_pipes_carry_qemus_connections_and_an_unused_one_ends_quietly(
         await _until(lambda: len(rig.arrived) == 3)
         await asyncio.sleep(0.2)
         connects_before = rig.qemu_connects  # nothing to deliver yet: the destination QEMU is left alone
-        port = rig.src_port.getsockname()[1]
+        port = rig.qemu_port
         received: list[bytes] = []
         for data in payloads:  # QEMU's connections, one after the other as QEMU makes them
             qemu = await asyncio.to_thread(socket.create_connection, ("127.0.0.1", port))
@@ -140,7 +158,7 @@ def test_a_failed_prewarm_is_dialed_again_when_qemu_connects(pki: Pki) -> None:
         await asyncio.wait([dial], timeout=10)
         assert isinstance(dial.exception(), OSError)
         rig.outgoing.dest = good
-        qemu = await asyncio.to_thread(socket.create_connection, ("127.0.0.1", rig.src_port.getsockname()[1]))
+        qemu = await asyncio.to_thread(socket.create_connection, ("127.0.0.1", rig.qemu_port))
         await asyncio.to_thread(qemu.sendall, b"stream")
         qemu.shutdown(socket.SHUT_WR)
         dst, _ = await asyncio.to_thread(rig.qemu_dst.accept)
@@ -153,3 +171,39 @@ def test_a_failed_prewarm_is_dialed_again_when_qemu_connects(pki: Pki) -> None:
     got, arrived = asyncio.run(main())
     assert got == b"stream"
     assert arrived == [0]  # QEMU's own dial for connection 0
+
+
+@pytest.mark.parametrize("handed_over", [False, True], ids=["mid-migration", "after-hand-over"])
+def test_a_break_after_the_hand_over_is_teardown_not_failure(
+    pki: Pki, handed_over: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The destination closes its relay when it adopts the VM, possibly while its QEMU still holds
+    a channel open: the source's pipe then breaks. Mid-migration that fails the migration; once
+    libvirt has reported the destination running it is teardown, logged, not reported."""
+
+    async def main() -> tuple[list[str], str | None]:
+        rig = Rig(pki)
+        await rig.start(relay=True)
+        assert rig.relay is not None and rig.incoming is not None
+        qemu = await asyncio.to_thread(socket.create_connection, ("127.0.0.1", rig.qemu_port))
+        await asyncio.to_thread(qemu.sendall, b"stream")
+        dst, _ = await asyncio.to_thread(rig.qemu_dst.accept)
+        assert await asyncio.to_thread(dst.recv, 100) == b"stream"
+        await _until(lambda: all(p.back is not None for p in rig.relay.pipes.pipes.values()))  # type: ignore[union-attr]
+        if handed_over:
+            rig.relay.hand_over()
+        rig.incoming.abort()  # the destination tears its end down; its QEMU never closed the channel
+        await asyncio.sleep(0.5)
+        error = rig.relay.error
+        await rig.close()
+        dst.close()
+        qemu.close()
+        return list(rig.errors), error
+
+    with caplog.at_level(logging.INFO):
+        errors, error = asyncio.run(main())
+    if handed_over:
+        assert errors == [] and error is None
+        assert any("after the hand-over" in r.getMessage() for r in caplog.records)
+    else:
+        assert errors and error == errors[0]  # reported once: the migration fails

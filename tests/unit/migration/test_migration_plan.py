@@ -76,6 +76,9 @@ def test_tls_pipes_carry_raw_datacenter_and_hde_migrations() -> None:
     # multifd everywhere: QEMU's channels are the streams, QEMU's zstd or HDE per pipe
     multifd = plan.channel_plan(MigrationOptions(multifd_channels=4), internet, ON)
     assert multifd.pipe and multifd.multifd_compression == "zstd" and "QEMU multifd zstd" in multifd.describe()
+    # each of QEMU's channels keeps little unsent in the kernel: the final sync waits for the slowest
+    assert multifd.pipe_lowat == plan.MULTIFD_NOTSENT_LOWAT
+    assert plan.channel_plan(MigrationOptions(multifd_channels=4), dc, ON).pipe_lowat == plan.MULTIFD_NOTSENT_LOWAT
     assert plan.channel_plan(MigrationOptions(multifd_channels=4, compression="none"), internet, ON).pipe
     # AMST where striping was asked for, for raw bytes outside the datacenter without multifd
     # (compression off), or with the v3 transport off

@@ -131,7 +131,6 @@ class OutgoingMigration:
         live, persistent = await d.run(lv.migratable_xml, self._dom)
         dest_xml = planning.rewrite_domain_xml(live, node=m.destination, console_log=prep.get("console_log"))
         persist_xml = planning.rewrite_domain_xml(persistent, node=m.destination, console_log=prep.get("console_log"))
-        assert self.relay is not None
         if m.options.multifd_channels:  # set every time: an earlier migration may have left another value
             method = chan_plan.multifd_compression
             await d.run(lv.set_multifd_compression, self._dom, method or "none")

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder
@@ -176,12 +176,11 @@ class IncomingPipes:
     """The destination's pipes of one migration."""
 
     def __init__(
-        self, mig_id: str, source: PeerEndpoint, connect_qemu: Callable[[], socket.socket],
-        cap_qemu: Callable[[socket.socket], None] | None = None,
-    ) -> None:  # fmt: skip
+        self, mig_id: str, source: PeerEndpoint, connect_qemu: Callable[[], Awaitable[socket.socket]]
+    ) -> None:
         self.mig_id, self.source = mig_id, source
         self.pipes: list[DestPipe] = []
-        self._connect_qemu, self._cap_qemu = connect_qemu, cap_qemu
+        self._connect_qemu = connect_qemu  # the relay's: it also caps QEMU's buffer, in the background
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -204,23 +203,28 @@ class IncomingPipes:
             asyncio.to_thread(connect_pipe, s.host, s.port, s.tls, s.server_name, header, timeout=CONNECT_S)
         )
         dial.add_done_callback(_consume)
+        taken = False
+        try:
+            taken = await self._deliver(conn, forward, hde, dial)
+        finally:
+            if not taken:  # failed, cancelled, or unused: the return pipe closes once dialed
+                dial.add_done_callback(_close_dialed)
+
+    async def _deliver(self, conn: int, forward: ssl.SSLSocket, hde: bool, dial: asyncio.Task[ssl.SSLSocket]) -> bool:
+        """True once the pipe runs with its return pipe attached."""
         qemu: socket.socket | None = None
         try:
             first = await _first_bytes(forward)
             if first:
-                qemu = await asyncio.to_thread(self._connect_qemu)
+                qemu = await self._connect_qemu()
         except (OSError, TimeoutError) as exc:
             self._failed(f"connection {conn}: {exc}")
-        except asyncio.CancelledError:
-            dial.add_done_callback(_close_dialed)
-            abort(forward)
-            forward.close()
-            raise
-        if qemu is None:  # failed, or a prewarmed pipe the source did not need
-            dial.add_done_callback(_close_dialed)
-            abort(forward)
-            forward.close()
-            return
+        finally:
+            if qemu is None:  # failed, cancelled, or a prewarmed pipe the source did not need
+                abort(forward)
+                forward.close()
+        if qemu is None:
+            return False
         name = f"pipe-{self.mig_id[:8]}-{conn}"
         decoder = HdeDecoder(max_output=DECODE_STEP) if hde else None
         pipe = DestPipe(
@@ -229,21 +233,16 @@ class IncomingPipes:
         )  # fmt: skip
         self.pipes.append(pipe)
         if self._closed:
-            dial.add_done_callback(_close_dialed)
             pipe.abort()
-            return
-        if self._cap_qemu is not None:
-            self._start(asyncio.to_thread(self._cap_qemu, qemu))
+            return False
         try:
             back = await asyncio.shield(dial)
         except (OSError, TimeoutError) as exc:
             self._failed(f"connection {conn}: no return pipe: {exc}")
             pipe.abort()
-            return
-        except asyncio.CancelledError:
-            dial.add_done_callback(_close_dialed)
-            raise
+            return False
         pipe.attach_back(back)
+        return True
 
     def _failed(self, why: str) -> None:
         log.warning("incoming migration %s: %s", self.mig_id, why)

@@ -333,16 +333,14 @@ class IncomingRelay:
         self._writers: list[asyncio.StreamWriter] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.error: str | None = None
-        self.pipes = IncomingPipes(mig_id, source, self._connect_qemu_sock, self._cap_qemu_sock if small_buffers else None)
+        self.pipes = IncomingPipes(mig_id, source, self._qemu_socket)
 
     def accept_pipe(self, header: ChannelHeader, forward: ssl.SSLSocket) -> None:
         self.pipes.accept(header, forward)
 
     def accept(self, header: ChannelHeader, reader: ChannelReader, first: bytes) -> None:
         self._readers.append(reader)
-        task = asyncio.create_task(self._serve(header.conn, reader, first))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._start(self._serve(header.conn, reader, first))
 
     async def close(self) -> None:
         self.pipes.abort()
@@ -387,12 +385,17 @@ class IncomingRelay:
         except OSError as exc:
             log.info("migration %s: the destination QEMU keeps its receive buffer: %s", self.mig_id, exc)
 
-    async def _connect_qemu(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """_connect_qemu_sock for an AMST channel: the same socket, as asyncio streams; the cap
-        follows in the background."""
+    async def _qemu_socket(self) -> socket.socket:
+        """A connected socket to the destination QEMU, for a pipe or an AMST channel; with
+        small_buffers the cap on QEMU's end follows in the background."""
         sock = await asyncio.to_thread(self._connect_qemu_sock)
         if self.small_buffers:
             self._start(asyncio.to_thread(self._cap_qemu_sock, sock))
+        return sock
+
+    async def _connect_qemu(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """_qemu_socket for an AMST channel, as asyncio streams."""
+        sock = await self._qemu_socket()
         sock.setblocking(False)
         r, w = await asyncio.open_connection(sock=sock, limit=1 << 20)
         if self.small_buffers:

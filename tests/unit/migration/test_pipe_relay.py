@@ -61,9 +61,9 @@ class Rig:
         self.serving = asyncio.create_task(self.outgoing.serve(self.src_port))
         self.qemu_port = self.src_port.getsockname()[1]
 
-    def _connect_qemu(self) -> socket.socket:
+    async def _connect_qemu(self) -> socket.socket:
         self.qemu_connects += 1
-        return socket.create_connection(self.qemu_dst.getsockname())
+        return await asyncio.to_thread(socket.create_connection, self.qemu_dst.getsockname())
 
     def _no_amst(self, *_: object) -> str:
         return "this rig carries pipes only"

@@ -137,6 +137,34 @@ def wait_for_mode(cluster: Cluster, profile: str, timeout: float = 90.0, steady:
     print(f"[{profile}] the agents' mode did not settle in {timeout:g} s: {history[-steady:]}", flush=True)
 
 
+def probes_done(cluster: Cluster) -> float:
+    """Bytes the source agent's bandwidth probes have sent so far (its Prometheus counter)."""
+    import urllib.request
+
+    with urllib.request.urlopen(cluster.node("node-a").metrics_url, timeout=10) as resp:
+        text = resp.read().decode()
+    for line in text.splitlines():
+        if line.startswith('dwcp_probe_bytes_total{kind="bandwidth"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def wait_for_link_figures(cluster: Cluster, profile: str, probes: int = 2, timeout: float = 120.0) -> None:
+    """After a link change, until the source agent has probed the new link's bandwidth `probes`
+    times (every 30 s): DWCP chooses multifd from that figure, and a figure from the previous link
+    would choose for the wrong one (an agent whose link changes under it is wrong for up to one
+    probe interval, too)."""
+    deadline, seen, last = time.monotonic() + timeout, 0, probes_done(cluster)
+    while seen < probes and time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = probes_done(cluster)
+        seen, last = seen + (now != last), now
+    with cluster.node("node-a").client(timeout=30) as c:
+        peers = [(p.node_id, p.bandwidth_mbps, p.predicted_mbps) for p in c.get_mode().peers]
+    print(f"[{profile}] {seen} bandwidth probes of the new link; the agent's figures (measured, predicted "
+          f"Mbit/s): {peers}", flush=True)
+
+
 def wait_ready(log: Any, settle_s: float) -> None:
     log.wait_for(r"^READY", timeout=600)
     time.sleep(settle_s)  # let the workload reach its steady dirtying rate
@@ -409,10 +437,13 @@ def main() -> int:
     try:
         dump = dump_ratio(cluster, image, args, work)
         print(f"guest memory dump: {json.dumps(dump)}", flush=True)
-        for profile in profiles:
+        for i, profile in enumerate(profiles):
             if cluster.testbed.profile.name != profile:
                 cluster.testbed.set_profile(profile)
                 wait_for_mode(cluster, profile)
+                wait_for_link_figures(cluster, profile)
+            elif i == 0:
+                wait_for_link_figures(cluster, profile, probes=1)
             dnf: set[str] = set()
             for rep in range(args.repeat):  # round-robin: the machine's drift hits every method alike
                 for method in methods:

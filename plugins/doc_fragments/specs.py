@@ -216,9 +216,10 @@ options:
     - none
   multifd_channels:
     description:
-    - 'QEMU multifd channels (faster on fast links, longer downtime); 0: off.'
+    - 'QEMU multifd channels; 0: off; null: DWCP decides (4 on a fast link outside the datacenter, else
+      off), and the migration shows what it chose.'
     - Must be at least 0 and at most 64.
-    - Left out, the current value is kept; a new resource gets the agent's default C(0).
+    - Left out, the current value is kept; a new resource gets none.
     type: int
   timeout_s:
     description:

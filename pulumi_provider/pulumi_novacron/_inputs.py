@@ -250,7 +250,7 @@ class MigrationOptionsArgs:
     @property
     @pulumi.getter(name="multifdChannels")
     def multifd_channels(self) -> pulumi.Input[int] | None:
-        """QEMU multifd channels (faster on fast links, longer downtime); 0: off. Must be at least 0 and at most 64. Default: `0`."""
+        """QEMU multifd channels; 0: off; null: DWCP decides (4 on a fast link outside the datacenter, else off), and the migration shows what it chose. Must be at least 0 and at most 64."""
         return pulumi.get(self, "multifd_channels")
 
     @multifd_channels.setter

@@ -27,7 +27,7 @@ def register_cli(sub: Any) -> None:
     p.add_argument("--bandwidth-limit-mbps", type=int, default=None)
     p.add_argument("--streams", type=int, default=None, help="fixed AMST stream count (default: adaptive)")
     p.add_argument("--compression", choices=["auto", "zstd", "lz4", "none"], default=None)
-    p.add_argument("--multifd", type=int, default=None, metavar="N", help="QEMU multifd channels")
+    p.add_argument("--multifd", type=int, default=None, metavar="N", help="QEMU multifd channels (0: off; default: DWCP decides per link)")
     p.add_argument("--offline", action="store_true", help="pause the VM for the transfer (not live)")
     p.add_argument("--dry-run", action="store_true", help="validate and predict; move nothing")
     p.add_argument("--no-wait", action="store_true", help="return once the migration started")

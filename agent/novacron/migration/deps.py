@@ -80,6 +80,13 @@ class Deps:
         dw = self.config.dwcp
         return profile_for(dw.forced_mode or "datacenter", dw), effective_flags(dw, self.node_id)
 
+    def link_mbps(self, node_id: str) -> float | None:
+        """The lower of the measured and the predicted bandwidth to `node_id` (Mbit/s), None when
+        neither is known: where a choice is safe only on a fast link, the cautious figure."""
+        link = self.mode.peer_link(node_id) if self.mode is not None else None
+        figures = [x for x in (link.bandwidth_mbps, link.predicted_mbps) if x] if link is not None else []
+        return min(figures) if figures else None
+
     def endpoint(self, node_id: str, field: str = "destination") -> PeerEndpoint:
         """Where `node_id`'s DWCP listener is, with the TLS context that authenticates it."""
         if self.tls is None:

@@ -187,11 +187,15 @@ class OutgoingMigration:
         last_save = last_tune = time.monotonic()
         gate = asyncio.create_task(self._gate())
         limit_bps = (m.options.bandwidth_limit_mbps or 0) * 1e6
+        if d.mode is not None:
+            d.mode.on_link_busy(m.destination)
         try:
             while not fut.done():
                 await asyncio.wait({fut}, timeout=POLL_S)
                 if fut.done():
                     break
+                if d.mode is not None:  # no bandwidth probe of this link while the migration fills it
+                    d.mode.on_link_busy(m.destination)
                 job = await d.run(lv.job_stats, self._dom)
                 p = self.tracker.sample(time.monotonic(), job, self.relay.stats())
                 d.metrics.sample(p.throughput_bps, limit_bps or self.tracker.peak_wire_bps, p.compression_ratio)

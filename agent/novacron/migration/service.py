@@ -120,6 +120,9 @@ class MigrationService:
     async def create(self, req: MigrationRequest, *, dry_run: bool = False) -> Migration:
         d = self.d
         validate.check_destination(d.config, req)
+        profile, flags = d.profile_and_flags()
+        options = planning.resolve_multifd(req.options, profile, flags, d.link_mbps(req.destination))
+        req = req.model_copy(update={"options": options})  # the migration shows what was chosen
         rec, state = await d.run(self._vm_facts, req.vm)
         validate.check_vm(req, rec, d.node_id, state, self._moving.get(req.vm))
         assert rec is not None

@@ -74,7 +74,8 @@ class ProbeConfig(_Section):
         default=30.0, gt=0, le=86400, description="Seconds between bandwidth probes of an idle link."
     )
     bandwidth_bytes: int = Field(
-        default=4 << 20, ge=0, le=64 << 20, description="Most bytes one bandwidth probe sends; 0: none."
+        default=24 << 20, ge=0, le=64 << 20,
+        description="Most bytes one bandwidth probe sends (it sends 4 MiB on short paths, more on long ones); 0: none.",
     )
 
 

@@ -27,8 +27,10 @@ class MigrationOptions(_Strict):
         default="auto",
         description="auto: DWCP picks per link; with multifd, auto and zstd compress in QEMU's multifd threads.",
     )
-    multifd_channels: int = Field(
-        default=0, ge=0, le=64, description="QEMU multifd channels (faster on fast links, longer downtime); 0: off."
+    multifd_channels: int | None = Field(
+        default=None, ge=0, le=64,
+        description="QEMU multifd channels; 0: off; null: DWCP decides (4 on a fast link outside the datacenter, "
+        "else off), and the migration shows what it chose.",
     )
     timeout_s: float = Field(default=600.0, gt=0, le=86400, description="Give up and roll back after.")
     allow_postcopy: bool = Field(default=False, description="Switch to post-copy if pre-copy cannot converge.")

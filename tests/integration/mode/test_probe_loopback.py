@@ -69,20 +69,48 @@ def test_burst_frames_round_trip_and_reject_garbage() -> None:
         burst.decode(data[:5] + b"\x09" + data[6:])
 
 
-def test_burst_sink_times_everything_after_the_first_chunk() -> None:
+def test_burst_sink_times_the_second_half_of_the_probe() -> None:
     sink = burst.BurstSink(1000)
-    assert sink.on_data(100, 1_000) == 100  # clock starts here; these bytes are not counted
-    assert sink.on_data(400, 2_000) == 400
+    assert sink.on_data(100, 1_000) == 100
+    assert sink.on_data(400, 2_000) == 400  # half of the probe is in: its clock starts here
     assert not sink.done
     assert sink.on_data(600, 5_000) == 500  # 100 bytes beyond the announced size are refused
     assert sink.done
-    assert sink.result() == burst.BurstFrame(burst.KIND_RESULT, burst.STATUS_OK, 900, 4_000)
+    assert sink.result() == burst.BurstFrame(burst.KIND_RESULT, burst.STATUS_OK, 500, 3_000)
     short = burst.BurstSink(1000)
     short.on_data(10, 0)
     short.on_eof()
     assert short.done and burst.throughput_mbps(short.result()) is None  # one chunk measures nothing
+    whole = burst.BurstSink(1000)  # the whole second half in one chunk: the probe is timed from its start
+    whole.on_data(400, 0)
+    whole.on_data(600, 1_000_000)
+    assert whole.result() == burst.BurstFrame(burst.KIND_RESULT, burst.STATUS_OK, 600, 1_000_000)
     with pytest.raises(InvalidInput, match="positive"):
         burst.BurstSink(0)
+
+
+def test_burst_sink_sees_past_slow_start_on_a_long_path() -> None:
+    """A 4 MiB probe over 50 ms of RTT and 1 Gbit/s: the window doubles each round trip from 10
+    segments, so most of the probe's time is slow start. The old whole-probe average read ~64 Mbit/s
+    on such a link; the second half reads what the window reached."""
+    nbytes, rtt_ns, link_bps = 4 << 20, 50_000_000, 125e6
+    sink, t, window, sent = burst.BurstSink(nbytes), 0, 14_480, 0
+    while sent < nbytes:  # one round trip: the window's bytes arrive spread at the link's rate
+        burst_bytes = min(window, nbytes - sent)
+        for _ in range(0, burst_bytes, 65536):
+            chunk = min(65536, burst_bytes - (_))
+            t += int(chunk / link_bps * 1e9)
+            sink.on_data(chunk, t)
+        sent += burst_bytes
+        t += rtt_ns
+        window *= 2
+    average = nbytes * 8 / (t / 1e9) / 1e6
+    mbps = burst.throughput_mbps(sink.result())
+    assert mbps is not None and average < 100 < 200 < mbps <= 1000
+    slow = burst.BurstSink(nbytes)  # a 100 Mbit/s link: the second half is at the link's rate
+    for i in range(64):
+        slow.on_data(nbytes // 64, int((i + 1) * (nbytes // 64) / 12.5e6 * 1e9))
+    assert burst.throughput_mbps(slow.result()) == pytest.approx(100, rel=0.03)
 
 
 def test_token_bucket_allows_a_burst_then_the_rate() -> None:
@@ -289,15 +317,17 @@ def test_runner_without_bandwidth_probes_and_with_a_peer_that_goes_away() -> Non
 
 def test_on_transfer_validates_and_ignores_small_transfers() -> None:
     mode = ModeService(AgentConfig())
-    heard: list[tuple[str, float]] = []
+    heard: list[tuple[str, float | None]] = []
     remove = mode.add_transfer_listener(lambda peer, mbps: heard.append((peer, mbps)))
     assert mode.on_transfer("p", 1000, 0.1) == []  # too small to say anything about the link
     assert mode.on_transfer("p", 10 * MIB, 1.0) == []  # no RTT known yet: listeners only
     mode.on_link_sample("p", LinkSample(80.0))
     mode.on_transfer("p", 10 * MIB, 1.0)  # now also a detection sample, with the smoothed RTT
+    mode.on_link_busy("p")  # a migration runs, unmeasured: listeners hear None, detection nothing
     remove()
     mode.on_transfer("p", 10 * MIB, 1.0)
-    assert heard == [("p", pytest.approx(10 * MIB * 8 / 1e6))] * 2
+    mode.on_link_busy("p")
+    assert heard == [("p", pytest.approx(10 * MIB * 8 / 1e6))] * 2 + [("p", None)]
     link = mode.status().peers[0]
     assert link.bandwidth_mbps == pytest.approx(10 * MIB * 8 / 1e6) and link.rtt_ms == pytest.approx(80.0)
     for kwargs, field in (({"seconds": 0}, "seconds"), ({"nbytes": -1}, "nbytes"), ({"peer": ""}, "peer")):

@@ -188,3 +188,33 @@ def test_destination_xml_presets_multifd_compression_once() -> None:
     kept = plan.with_multifd_compression(plan.with_multifd_compression(other, "zstd"), None)
     assert [a.get("value") for a in ET.fromstring(kept).iter(f"{{{plan.QEMU_NS}}}arg")] == ["-set", "x=1"]
     assert ET.fromstring(once).findtext("name") == "vm"
+
+
+def test_multifd_is_chosen_for_fast_links_outside_the_datacenter_only() -> None:
+    """Unset multifd_channels: 4 channels with QEMU's zstd where the prober saw a fast link outside
+    the datacenter, off elsewhere; an explicit value is never overridden."""
+    dc, hybrid, internet = (profile_for(m, DwcpConfig()) for m in ("datacenter", "hybrid", "internet"))
+    fast, slow = plan.AUTO_MULTIFD_MIN_MBPS * 2, plan.AUTO_MULTIFD_MIN_MBPS / 3
+
+    def chosen(opts: MigrationOptions, profile: object = internet, mbps: float | None = fast, flags: Flags = ON) -> int | None:
+        return plan.resolve_multifd(opts, profile, flags, mbps).multifd_channels  # type: ignore[arg-type]
+
+    assert MigrationOptions().multifd_channels is None
+    assert chosen(MigrationOptions()) == plan.AUTO_MULTIFD_CHANNELS == 4
+    assert chosen(MigrationOptions(), hybrid) == 4
+    assert chosen(MigrationOptions(), dc) == 0  # one raw pipe is fastest there
+    assert chosen(MigrationOptions(), internet, slow) == 0  # HDE's page deltas carry a busy guest there
+    assert chosen(MigrationOptions(), internet, None) == 0  # nothing measured yet: the safe path
+    assert chosen(MigrationOptions(bandwidth_limit_mbps=100)) == 0  # the operator's cap makes it slow
+    assert chosen(MigrationOptions(bandwidth_limit_mbps=10_000)) == 4
+    assert chosen(MigrationOptions(streams=8)) == 0  # AMST striping asked for
+    assert chosen(MigrationOptions(compression="lz4")) == 0  # QEMU's multifd has no lz4
+    assert chosen(MigrationOptions(compression="none")) == 0
+    assert chosen(MigrationOptions(), flags=Flags(transport=False, compression=True, prediction=True)) == 0
+    assert chosen(MigrationOptions(), flags=Flags(transport=True, compression=False, prediction=True)) == 0
+    assert chosen(MigrationOptions(multifd_channels=0)) == 0  # explicit values are kept
+    assert chosen(MigrationOptions(multifd_channels=2), dc, None) == 2
+    # what was chosen drives the plan: QEMU's zstd on one pipe per QEMU connection
+    resolved = plan.resolve_multifd(MigrationOptions(), internet, ON, fast)
+    assert plan.channel_plan(resolved, internet, ON).multifd_compression == "zstd"
+    assert plan.channel_plan(plan.resolve_multifd(MigrationOptions(), internet, ON, slow), internet, ON).hde is not None

@@ -141,3 +141,21 @@ def test_tcp_info_snapshots_feed_detection() -> None:
     assert (link.mode, link.rtt_ms, link.bandwidth_mbps) == ("internet", 80.0, 200.0)
     assert link.loss_ratio == pytest.approx(0.02)
     assert metric(reg, "dwcp_peer_bandwidth_mbps", peer="wan") == 200.0
+
+
+def test_peer_link_and_the_cautious_link_figure_a_migration_plans_with() -> None:
+    from novacron.migration.deps import Deps
+
+    svc, _ = make()
+    assert svc.peer_link("edge-1") is None
+    svc.on_link_sample("edge-1", LinkSample(60.0, 800.0))
+    link = svc.peer_link("edge-1")
+    assert link is not None and link.bandwidth_mbps == 800.0 and link.predicted_mbps is None
+    deps = Deps(AgentConfig(system=SystemConfig(node_id="node-7")),
+                None, None, None, svc, None, None, None, None)  # type: ignore[arg-type]  # fmt: skip
+    assert deps.link_mbps("edge-1") == 800.0 and deps.link_mbps("nobody") is None
+    svc.set_prediction_source(lambda peer: 250.0 if peer == "edge-1" else None)
+    assert svc.peer_link("edge-1").predicted_mbps == 250.0  # type: ignore[union-attr]
+    assert deps.link_mbps("edge-1") == 250.0  # the lower of measured and predicted
+    svc.set_prediction_source(lambda peer: 2000.0)
+    assert deps.link_mbps("edge-1") == 800.0

@@ -104,3 +104,15 @@ def test_pinger_matches_pongs_and_ignores_strays() -> None:
     assert p.outstanding == 3 and p.lost == 3  # oldest dropped beyond max_outstanding
     with pytest.raises(ProbeWireError):
         p.on_pong(a, 0)  # a ping is not a pong
+
+
+def test_a_busy_link_holds_probes_back_without_restarting_the_interval() -> None:
+    s = ProbeScheduler(ping_interval_s=1.0, bandwidth_interval_s=30.0, idle_after_s=5.0)
+    s.on_sent("bandwidth", 0.0)
+    s.on_bandwidth_done()
+    s.on_link_busy(29.0)  # a migration runs from 29 s to 40 s, with no figure to offer
+    for t in range(29, 41):
+        s.on_link_busy(float(t))
+        assert "bandwidth" not in s.poll(float(t) + 0.5)
+    assert "bandwidth" not in s.poll(44.0)  # still within idle_after_s of the last busy note
+    assert "bandwidth" in s.poll(45.5)  # then the overdue probe runs (the interval was not restarted)

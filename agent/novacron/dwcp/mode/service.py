@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 MIN_TRANSFER_BYTES = 1 << 20
 """Transfers smaller than this say more about the sender than about the link: not counted."""
 
-TransferListener = Callable[[str, float], object]
+TransferListener = Callable[[str, "float | None"], object]  # (peer, Mbit/s, or None: busy, not measured)
 PredictionSource = Callable[[str], "float | None"]
 
 _FLAG_FIELDS = (
@@ -148,6 +148,12 @@ class ModeService:
                 last_switch_ms=None if self._last_switch_s is None else self._last_switch_s * 1000.0,
             )
 
+    def peer_link(self, peer: str) -> PeerLink | None:
+        """What is known of the link to `peer` (smoothed measurements and forecast), None if nothing."""
+        with self._lock:
+            link = self._detector.peer(peer)
+        return None if link is None else self._with_prediction(link)
+
     # -- writes ---------------------------------------------------------------------------------
     def update(self, settings: ModeSettings | Mapping[str, Any]) -> ModeStatus:
         """Apply a PUT /api/v1/mode body; fields left out keep their value. Returns the new status."""
@@ -226,8 +232,19 @@ class ModeService:
             return []
         return self.on_link_sample(peer, LinkSample(link.rtt_ms, mbps))
 
+    def on_link_busy(self, peer: str) -> None:
+        """Real traffic to `peer` is running (a migration) but its rate says nothing sure about the
+        link (a compressing sender may be CPU-bound): listeners hear `(peer, None)` (the prober
+        holds its bandwidth probes back: a 19 MB probe inside a migration costs it the link)."""
+        for listener in self._transfer_listeners:
+            try:
+                listener(peer, None)
+            except Exception:
+                log.exception("transfer listener %r failed", listener)
+
     def add_transfer_listener(self, listener: TransferListener) -> Callable[[], None]:
-        """`listener(peer, mbps)` on every counted transfer; returns a function that removes it."""
+        """`listener(peer, mbps)` on every counted transfer, `(peer, None)` while a link is busy
+        unmeasured (on_link_busy); returns a function that removes it."""
         with self._lock:
             self._transfer_listeners = (*self._transfer_listeners, listener)
 

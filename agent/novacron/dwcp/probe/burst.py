@@ -2,7 +2,8 @@
 
 A bandwidth probe is one short TCP connection: the prober asks, the endpoint accepts (or refuses
 when busy or the size is over its limit), the prober sends at most `nbytes` of filler and shuts
-its write side, the endpoint answers with what it received and over how long. The receiver
+its write side, the endpoint answers with how many bytes of the probe's second half it received
+and over how long (BurstSink says why the second half). The receiver
 times the bytes, not the sender: a sender's clock stops when the data is in its socket buffer,
 which on a 4 MiB buffer is most of the probe. Only the prober's own clock is involved in each
 measurement, so the two agents' clocks are never compared.
@@ -28,6 +29,12 @@ STATUS_OK = 0
 STATUS_BUSY = 1
 STATUS_TOO_BIG = 2
 _FRAME = struct.Struct("!4sBBHQQQ")
+# Probe size: slow start reaches a window of one bandwidth-delay product after sending about two
+# of them, so a probe of PROBE_BDPS x BDP at PROBE_RATE (1 Gbit/s, the classifier's datacenter
+# line) has its second half at up to that rate; never under PROBE_MIN (timing resolution).
+PROBE_RATE_BYTES_S = 125e6
+PROBE_BDPS = 3
+PROBE_MIN = 4 << 20
 FRAME_SIZE = _FRAME.size  # 32
 _U64 = (1 << 64) - 1
 
@@ -72,6 +79,13 @@ def decode(data: bytes) -> BurstFrame:
     return BurstFrame(kind, status, nbytes, duration_ns)
 
 
+def probe_size(rtt_ms: float | None, cap: int) -> int:
+    """Bytes for the next probe over a path of `rtt_ms`: 4 MiB on short paths, 3 x the 1 Gbit/s
+    bandwidth-delay product on long ones (50 ms: ~19 MB), never above `cap` (the operator's limit)."""
+    want = PROBE_MIN if rtt_ms is None else max(PROBE_MIN, int(PROBE_BDPS * PROBE_RATE_BYTES_S * rtt_ms / 1000))
+    return max(0, min(cap, want))
+
+
 def throughput_mbps(result: BurstFrame) -> float | None:
     """Mbit/s a result frame reports, None when it measured nothing (refused, or one chunk)."""
     if result.kind != KIND_RESULT or not result.ok or result.duration_ns <= 0 or result.nbytes <= 0:
@@ -82,18 +96,25 @@ def throughput_mbps(result: BurstFrame) -> float | None:
 class BurstSink:
     """Receiver accounting for one probe: counts bytes until `nbytes` or EOF.
 
-    The clock starts when the first chunk arrives, so that chunk's bytes are not counted (they
-    travelled before the clock started); the reported figure is bytes after the first chunk over
-    the time from the first to the last chunk.
+    The reported figure is the rate of the probe's second half: the bytes received after half of
+    them had arrived, over the time from that arrival to the last. A probe's start is TCP's slow
+    start, whose rate doubles each round trip: over a 50 ms RTT path a 4 MiB probe spends most of
+    its time there, and its average reported 64 Mbit/s on a 1 Gbit/s link (and on a 100 Mbit/s one).
+    The second half is what the window reached; where slow start ends early (a short or slow link)
+    it is the link's rate. Arrival times are kept at 1/64 steps of the announced size, so the
+    memory is bounded whatever the chunking. The first chunk never counts (it travelled before the
+    clock started).
     """
+
+    STEPS = 64
 
     def __init__(self, nbytes: int) -> None:
         if not isinstance(nbytes, int) or nbytes <= 0:
             raise InvalidInput(f"must be a positive integer, got {nbytes!r}", field="nbytes")
         self.expected = nbytes
         self.received = 0
-        self._first_ns: int | None = None
-        self._first_len = 0
+        self._step = max(1, nbytes // self.STEPS)
+        self._marks: list[tuple[int, int]] = []  # (arrival ns, bytes received by then)
         self._last_ns: int | None = None
         self.done = False
 
@@ -102,10 +123,11 @@ class BurstSink:
         if self.done or n <= 0:
             return 0
         take = min(n, self.expected - self.received)
-        if self._first_ns is None:
-            self._first_ns, self._first_len = now_ns, take
-        self._last_ns = now_ns
+        before = self.received
         self.received += take
+        self._last_ns = now_ns
+        if not self._marks or self.received // self._step > before // self._step:
+            self._marks.append((now_ns, self.received))
         if self.received >= self.expected:
             self.done = True
         return take
@@ -114,7 +136,14 @@ class BurstSink:
         self.done = True
 
     def result(self) -> BurstFrame:
-        counted = self.received - self._first_len
-        if self._first_ns is None or self._last_ns is None or counted <= 0:
-            return BurstFrame(KIND_RESULT, STATUS_OK, 0, 0)
-        return BurstFrame(KIND_RESULT, STATUS_OK, counted, self._last_ns - self._first_ns)
+        empty = BurstFrame(KIND_RESULT, STATUS_OK, 0, 0)
+        if not self._marks or self._last_ns is None:
+            return empty
+        half = self.received / 2
+        start_ns, start_bytes = next(m for m in self._marks if m[1] >= half)
+        if start_ns >= self._last_ns:  # the second half arrived at once: time the whole probe instead
+            start_ns, start_bytes = self._marks[0]
+        counted, took = self.received - start_bytes, self._last_ns - start_ns
+        if counted <= 0 or took <= 0:
+            return empty
+        return BurstFrame(KIND_RESULT, STATUS_OK, counted, took)

@@ -17,11 +17,14 @@ A peer that stops answering is retried with exponential backoff (up to 30 s) and
 `stale_after_s` without a measurement, dropped from detection (so one dead peer does not hold
 the node's mode), and taken back with its next answer.
 
-Cost per peer, defaults (interval 2 s, 4 MiB every 30 s): pings 32 bytes each way per 2 s
-(~100 B/s with TCP/IP headers), bandwidth probes 4 MiB / 30 s = ~140 KB/s (~1.1 Mbit/s) on
-average, sent only while the link carries no transfer; total about 0.14 MB/s per peer and
-direction, i.e. `bandwidth_bytes / bandwidth_interval_s + ~50 * 2 / interval_s` bytes/s.
-`estimated_cost_bytes_per_s()` computes it for the running settings.
+Cost per peer, defaults (interval 2 s, a probe every 30 s): pings 32 bytes each way per 2 s
+(~100 B/s with TCP/IP headers); a probe is 4 MiB on short paths and 3 bandwidth-delay products
+of 1 Gbit/s on long ones (burst.probe_size: ~19 MB at 50 ms RTT, fewer where `burst_max_s`
+ends it first), capped by `bandwidth_bytes` (24 MiB): 4 MiB / 30 s = ~1.1 Mbit/s on average in a
+datacenter, ~5 Mbit/s across a 50 ms path, sent only while the link carries no transfer. A
+smaller probe cannot see a fast long path: slow start is most of it (4 MiB over 50 ms read
+165 Mbit/s on a 1 Gbit/s link). `estimated_cost_bytes_per_s()` gives the upper bound,
+`bandwidth_bytes / bandwidth_interval_s + ~50 * 2 / interval_s` bytes/s.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from novacron.dwcp.mode.detector import LinkSample
+from novacron.dwcp.probe.burst import probe_size
 from novacron.dwcp.probe.client import BurstOutcome, PingSession, ProbeError, bandwidth_probe
 from novacron.dwcp.probe.rtt import RecentMin
 from novacron.dwcp.probe.scheduler import ProbeScheduler
@@ -80,7 +84,7 @@ class ProbeRunner:
         *,
         interval_s: float = 2.0,
         bandwidth_interval_s: float = 30.0,
-        bandwidth_bytes: int = 4 << 20,
+        bandwidth_bytes: int = 24 << 20,
         burst_max_s: float = 2.0,
         ping_timeout_s: float = 5.0,
         rtt_window: int = 3,
@@ -231,7 +235,7 @@ class ProbeRunner:
         t = p.target
         try:
             out: BurstOutcome = await bandwidth_probe(
-                t.host, t.port, self.bandwidth_bytes, max_seconds=self.burst_max_s
+                t.host, t.port, probe_size(p.last_rtt_ms, self.bandwidth_bytes), max_seconds=self.burst_max_s
             )
         except ProbeError as exc:
             self._failed(p, "bandwidth", exc, retry=False)
@@ -281,7 +285,7 @@ class ProbeRunner:
             self._g_pred.remove(p.target.node_id)
 
     # -- transfers and prediction -----------------------------------------------------------------
-    def _on_transfer(self, peer: str, mbps: float) -> None:
+    def _on_transfer(self, peer: str, mbps: float | None) -> None:
         """ModeService transfer listener; may be called from any thread."""
         if self._loop is None:
             return
@@ -290,8 +294,12 @@ class ProbeRunner:
         else:
             self._loop.call_soon_threadsafe(self._transfer_sample, peer, mbps)
 
-    def _transfer_sample(self, peer: str, mbps: float) -> None:
+    def _transfer_sample(self, peer: str, mbps: float | None) -> None:
         p = self._peers.get(peer)
+        if mbps is None:  # busy, not measured: only hold the probes back
+            if p is not None:
+                p.sched.on_link_busy(self._clock())
+            return
         if p is not None:
             p.sched.on_transfer_sample(self._clock())
         self._observe(peer, mbps)

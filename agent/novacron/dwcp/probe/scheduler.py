@@ -39,6 +39,10 @@ class ProbeScheduler:
         self._last_transfer = now
         self._last_bw = now  # a transfer sample is as good as a probe: restart the interval
 
+    def on_link_busy(self, now: float) -> None:
+        """Real traffic (a migration) is using the link, with no figure to offer: no probe for a while."""
+        self._last_transfer = now
+
     def transfer_active(self, now: float) -> bool:
         return self._last_transfer is not None and now - self._last_transfer < self.idle_after_s
 

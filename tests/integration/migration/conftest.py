@@ -30,7 +30,9 @@ def guest() -> GuestImage:
 def cluster(guest: GuestImage) -> Iterator[Cluster]:
     root = Path(tempfile.mkdtemp(prefix="nc-mig-", dir="/var/tmp"))
     # node-b accepts at most 400 MiB per VM: the capacity test moves a bigger one there.
-    c = start_cluster(root, node_overrides={"node-b": {"hypervisor": {"max_memory_mib": 400}}})
+    # bandwidth probes every 10 s (30 s by default): a link change reaches DWCP's choices sooner
+    c = start_cluster(root, node_overrides={"node-b": {"hypervisor": {"max_memory_mib": 400}}},
+                      dwcp={"probe": {"bandwidth_interval_s": 10.0}})
     try:
         yield c
     finally:

@@ -165,3 +165,37 @@ def test_source_agent_killed_mid_migration(cluster: Cluster, vm: str) -> None:
 
 def _final(m: Migration) -> Migration | None:
     return m if m.phase in ("completed", "failed", "cancelled") else None
+
+
+def test_dwcp_chooses_multifd_from_the_measured_link(cluster: Cluster, vm: str) -> None:
+    """multifd_channels left out: DWCP decides from what the prober measured. The datacenter link:
+    one raw pipe (0); the internet link (1 Gbit/s, 50 ms RTT, 0.1 % loss): QEMU's multifd, 4
+    channels; the constrained link (100 Mbit/s, 50 ms): HDE again (0). Read from dry runs, whose
+    migration shows the choice; last in this module, the link is restored whatever happens."""
+    src = cluster.where(VM)
+    dst = cluster.other(src)
+
+    def choice() -> int | None:
+        with src.client() as c:
+            m = c.create_migration(MigrationRequest(vm=VM, destination=dst.node_id), dry_run=True)
+        return m.options.multifd_channels
+
+    def link() -> Any:
+        with src.client() as c:
+            return next(p for p in c.get_mode().peers if p.node_id == dst.node_id)
+
+    assert choice() == 0
+    try:
+        cluster.testbed.set_profile("internet")
+        wait_until(lambda: choice() == 4, 120, "DWCP to choose multifd on the fast long link", poll=1.0)
+        fast = link()
+        assert fast.mode != "datacenter" and fast.rtt_ms > 40 and fast.bandwidth_mbps >= 300, fast
+        with src.client() as c:  # an explicit value is never overridden
+            m = c.create_migration(MigrationRequest(vm=VM, destination=dst.node_id, options={"multifd_channels": 0}),
+                                   dry_run=True)  # fmt: skip
+        assert m.options.multifd_channels == 0
+        cluster.testbed.set_profile("constrained")
+        wait_until(lambda: choice() == 0, 120, "DWCP to leave multifd on the slow link", poll=1.0)
+        assert link().bandwidth_mbps < 300
+    finally:
+        cluster.testbed.set_profile("datacenter")

@@ -24,6 +24,8 @@ from novacron.models.migration import Migration
 from novacron.store import Store
 
 T = TypeVar("T")
+BUSY_GRACE_S = 60.0
+"""A migration's busy span (ModeService.begin_busy) outlives its timeout by this much at most."""
 
 
 def now() -> datetime:

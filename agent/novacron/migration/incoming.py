@@ -18,7 +18,7 @@ from typing import Any
 from novacron.dwcp.tunnel import ChannelReader
 from novacron.errors import Conflict, InvalidInput
 from novacron.migration import libvirt_ops as lv
-from novacron.migration.deps import Deps, now
+from novacron.migration.deps import BUSY_GRACE_S, Deps, now
 from novacron.migration.machine import TERMINAL
 from novacron.migration.memory import collect_soon
 from novacron.migration.plan import DEST_HOST
@@ -94,6 +94,8 @@ class IncomingSide:
         self.active[mig_id] = Incoming(
             m, IncomingRelay(mig_id, port, source, small_buffers=bool(m.options.multifd_channels))
         )
+        if self.d.mode is not None:  # the prober leaves the link to the source alone meanwhile
+            self.d.mode.begin_busy(m.source, mig_id, m.options.timeout_s + BUSY_GRACE_S)
         self.d.metrics.active.labels(role="destination").set(len(self.active))
         uri = self.d.config.dwcp.libvirt_migration_uri or self.d.config.hypervisor.uri
         return {"node": self.d.node_id, "libvirt_uri": uri, "console_log": console}
@@ -130,7 +132,7 @@ class IncomingSide:
         m = Migration.model_validate(body["migration"])
         record = body.get("record") or await self.d.run(self.d.get_note, mig_id, "record") or {}
         rec = await self.d.run(self.adopt, m, record)
-        inc = self.active.pop(mig_id, None)
+        inc = self._pop(mig_id)
         if inc is not None:
             await inc.relay.close()
             collect_soon(asyncio.get_running_loop())
@@ -161,7 +163,7 @@ class IncomingSide:
         return rec
 
     async def abort(self, mig_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        inc = self.active.pop(mig_id, None)
+        inc = self._pop(mig_id)
         if inc is not None:
             await inc.relay.close()
             collect_soon(asyncio.get_running_loop())
@@ -183,6 +185,12 @@ class IncomingSide:
             final = phase if phase in ("failed", "cancelled") else "failed"
             self.d.save(current.model_copy(update={"phase": final, "error": error, "finished_at": now()}))
         return removed
+
+    def _pop(self, mig_id: str) -> Incoming | None:
+        inc = self.active.pop(mig_id, None)
+        if inc is not None and self.d.mode is not None:
+            self.d.mode.end_busy(inc.migration.source, mig_id)
+        return inc
 
     async def close(self) -> None:
         for inc in list(self.active.values()):

@@ -20,7 +20,7 @@ import libvirt
 from novacron.errors import Conflict, NovacronError
 from novacron.migration import libvirt_ops as lv
 from novacron.migration import plan as planning
-from novacron.migration.deps import Deps, now
+from novacron.migration.deps import BUSY_GRACE_S, Deps, now
 from novacron.migration.gate import SwitchoverGate
 from novacron.migration.machine import advance
 from novacron.migration.memory import collect_soon
@@ -90,6 +90,8 @@ class OutgoingMigration:
     async def run(self) -> Migration:
         t0 = time.monotonic()
         self.d.metrics.active.labels(role="source").inc()
+        if self.d.mode is not None:  # the prober leaves this link alone meanwhile
+            self.d.mode.begin_busy(self.m.destination, self.m.id, self.m.options.timeout_s + BUSY_GRACE_S)
         try:
             async with self.d.vms._exclusive(self.m.vm):  # no converge/delete of this VM meanwhile
                 await self._run()
@@ -106,6 +108,8 @@ class OutgoingMigration:
                 await self._roll_back(phase, reason)
         finally:
             await self._cleanup()
+            if self.d.mode is not None:
+                self.d.mode.end_busy(self.m.destination, self.m.id)
             self.d.metrics.active.labels(role="source").dec()
             st = self.relay.stats() if self.relay else TunnelStats()
             self.d.metrics.finished(self.m.phase, time.monotonic() - t0, st.bytes_in, st.bytes_on_wire)
@@ -187,15 +191,11 @@ class OutgoingMigration:
         last_save = last_tune = time.monotonic()
         gate = asyncio.create_task(self._gate())
         limit_bps = (m.options.bandwidth_limit_mbps or 0) * 1e6
-        if d.mode is not None:
-            d.mode.on_link_busy(m.destination)
         try:
             while not fut.done():
                 await asyncio.wait({fut}, timeout=POLL_S)
                 if fut.done():
                     break
-                if d.mode is not None:  # no bandwidth probe of this link while the migration fills it
-                    d.mode.on_link_busy(m.destination)
                 job = await d.run(lv.job_stats, self._dom)
                 p = self.tracker.sample(time.monotonic(), job, self.relay.stats())
                 d.metrics.sample(p.throughput_bps, limit_bps or self.tracker.peak_wire_bps, p.compression_ratio)

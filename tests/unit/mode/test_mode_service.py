@@ -159,3 +159,20 @@ def test_peer_link_and_the_cautious_link_figure_a_migration_plans_with() -> None
     assert deps.link_mbps("edge-1") == 250.0  # the lower of measured and predicted
     svc.set_prediction_source(lambda peer: 2000.0)
     assert deps.link_mbps("edge-1") == 800.0
+
+
+def test_busy_spans_open_close_and_expire() -> None:
+    """A migration marks its link busy from both ends; spans close by token, or expire."""
+    svc, _ = make()
+    assert not svc.link_busy("edge-1")
+    svc.begin_busy("edge-1", "m1", 10.0)
+    svc.begin_busy("edge-1", "m2", 10.0)
+    assert svc.link_busy("edge-1") and not svc.link_busy("edge-2")
+    svc.end_busy("edge-1", "m1")
+    assert svc.link_busy("edge-1")  # m2 still runs
+    svc.end_busy("edge-1", "m2")
+    svc.end_busy("edge-1", "m2")  # twice, or never begun: harmless
+    svc.end_busy("edge-9", "mx")
+    assert not svc.link_busy("edge-1")
+    svc.begin_busy("edge-1", "lost", 0.0005)  # its end never comes: the clock ends it
+    assert not svc.link_busy("edge-1")

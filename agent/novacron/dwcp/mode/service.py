@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 MIN_TRANSFER_BYTES = 1 << 20
 """Transfers smaller than this say more about the sender than about the link: not counted."""
 
-TransferListener = Callable[[str, "float | None"], object]  # (peer, Mbit/s, or None: busy, not measured)
+TransferListener = Callable[[str, float], object]
 PredictionSource = Callable[[str], "float | None"]
 
 _FLAG_FIELDS = (
@@ -105,6 +105,7 @@ class ModeService:
             registry=self.registry,
         )
         self._transfer_listeners: tuple[TransferListener, ...] = ()
+        self._busy: dict[str, dict[str, float]] = {}  # peer -> {token: clock() deadline} (begin_busy)
         self._prediction: PredictionSource | None = None
         self._g_switch = Gauge(
             "dwcp_mode_switch_seconds",
@@ -232,19 +233,37 @@ class ModeService:
             return []
         return self.on_link_sample(peer, LinkSample(link.rtt_ms, mbps))
 
-    def on_link_busy(self, peer: str) -> None:
-        """Real traffic to `peer` is running (a migration) but its rate says nothing sure about the
-        link (a compressing sender may be CPU-bound): listeners hear `(peer, None)` (the prober
-        holds its bandwidth probes back: a 19 MB probe inside a migration costs it the link)."""
-        for listener in self._transfer_listeners:
-            try:
-                listener(peer, None)
-            except Exception:
-                log.exception("transfer listener %r failed", listener)
+    def begin_busy(self, peer: str, token: str, max_s: float) -> None:
+        """Real traffic with `peer` (a migration, either end) from now until end_busy(token), or
+        `max_s` at most (an end never reported must not silence the prober for good). Meanwhile
+        the prober sends no bandwidth probe over that link and takes no RTT from its pings: a full
+        link's queues and busy agents are not the path's delay (0.5 ms veth, read 47 ms right after a
+        migration, which made the next one plan for the internet)."""
+        with self._lock:
+            self._busy.setdefault(peer, {})[token] = self._clock() + max_s
+
+    def end_busy(self, peer: str, token: str) -> None:
+        with self._lock:
+            spans = self._busy.get(peer, {})
+            spans.pop(token, None)
+            if not spans:
+                self._busy.pop(peer, None)
+
+    def link_busy(self, peer: str) -> bool:
+        """Whether a busy span with `peer` is open (expired ones are dropped)."""
+        with self._lock:
+            spans = self._busy.get(peer)
+            if not spans:
+                return False
+            now = self._clock()
+            for token in [t for t, until in spans.items() if until <= now]:
+                del spans[token]
+            if not spans:
+                del self._busy[peer]
+            return bool(spans)
 
     def add_transfer_listener(self, listener: TransferListener) -> Callable[[], None]:
-        """`listener(peer, mbps)` on every counted transfer, `(peer, None)` while a link is busy
-        unmeasured (on_link_busy); returns a function that removes it."""
+        """`listener(peer, mbps)` on every counted transfer; returns a function that removes it."""
         with self._lock:
             self._transfer_listeners = (*self._transfer_listeners, listener)
 

@@ -204,6 +204,8 @@ class ProbeRunner:
             await asyncio.sleep(max(0.0, wake - now))
 
     async def _round(self, p: _Peer, now: float) -> None:
+        if self.mode.link_busy(p.target.node_id):  # a migration fills the link (ModeService.begin_busy)
+            p.sched.on_link_busy(now)
         due = p.sched.poll(now)
         if "ping" in due:
             p.sched.on_sent("ping", now)
@@ -227,6 +229,8 @@ class ProbeRunner:
             return
         self._c_bytes.labels(kind="ping").inc(FRAME_SIZE)
         self._ok(p)
+        if p.sched.transfer_active(self._clock()):  # queues of a busy link, not the path's delay
+            return
         p.last_rtt_ms = p.rtt.on_sample(rtt)
         self._sample(p, LinkSample(p.last_rtt_ms))
         self._refresh_prediction(t.node_id)
@@ -285,7 +289,7 @@ class ProbeRunner:
             self._g_pred.remove(p.target.node_id)
 
     # -- transfers and prediction -----------------------------------------------------------------
-    def _on_transfer(self, peer: str, mbps: float | None) -> None:
+    def _on_transfer(self, peer: str, mbps: float) -> None:
         """ModeService transfer listener; may be called from any thread."""
         if self._loop is None:
             return
@@ -294,12 +298,8 @@ class ProbeRunner:
         else:
             self._loop.call_soon_threadsafe(self._transfer_sample, peer, mbps)
 
-    def _transfer_sample(self, peer: str, mbps: float | None) -> None:
+    def _transfer_sample(self, peer: str, mbps: float) -> None:
         p = self._peers.get(peer)
-        if mbps is None:  # busy, not measured: only hold the probes back
-            if p is not None:
-                p.sched.on_link_busy(self._clock())
-            return
         if p is not None:
             p.sched.on_transfer_sample(self._clock())
         self._observe(peer, mbps)

@@ -382,7 +382,8 @@ def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.N
                     if m.id[:8] in line:
                         print(f"    {node.node_id}: {line}", flush=True)
         p = m.progress
-        detail = (f"mode {mode}, {p.streams} streams, HDE ratio {p.compression_ratio:.2f}, "
+        multifd = f"multifd {m.options.multifd_channels}" if m.options.multifd_channels else "no multifd"
+        detail = (f"mode {mode}, {multifd}, {p.streams} streams, HDE ratio {p.compression_ratio:.2f}, "
                   f"peak throttle {p.throttle_percent}%, {m.error or ''}").rstrip(", ")  # fmt: skip
     if m.phase == "completed":
         dlog = b.console_log(name)

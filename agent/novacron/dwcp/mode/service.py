@@ -236,9 +236,9 @@ class ModeService:
     def begin_busy(self, peer: str, token: str, max_s: float) -> None:
         """Real traffic with `peer` (a migration, either end) from now until end_busy(token), or
         `max_s` at most (an end never reported must not silence the prober for good). Meanwhile
-        the prober sends no bandwidth probe over that link and takes no RTT from its pings: a full
-        link's queues and busy agents are not the path's delay (0.5 ms veth, read 47 ms right after a
-        migration, which made the next one plan for the internet)."""
+        the prober sends no bandwidth probe over that link (a 19 MB probe inside a migration costs it
+        the link) and takes no RTT from its pings (a full link's queues and agents busy relaying are
+        not the path's delay)."""
         with self._lock:
             self._busy.setdefault(peer, {})[token] = self._clock() + max_s
 

@@ -141,12 +141,14 @@ def probes_done(cluster: Cluster) -> float:
     """Bytes the source agent's bandwidth probes have sent so far (its Prometheus counter)."""
     import urllib.request
 
+    from prometheus_client.parser import text_string_to_metric_families
+
     with urllib.request.urlopen(cluster.node("node-a").metrics_url, timeout=10) as resp:
         text = resp.read().decode()
-    for line in text.splitlines():
-        if line.startswith('dwcp_probe_bytes_total{kind="bandwidth"}'):
-            return float(line.split()[-1])
-    return 0.0
+    return sum(
+        s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+        if s.name == "dwcp_probe_bytes_total" and s.labels.get("kind") == "bandwidth"
+    )  # fmt: skip
 
 
 def wait_for_link_figures(cluster: Cluster, profile: str, probes: int = 2, timeout: float = 120.0) -> None:

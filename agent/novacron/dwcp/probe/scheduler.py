@@ -36,7 +36,7 @@ class ProbeScheduler:
 
     def on_transfer_sample(self, now: float) -> None:
         """A real transfer just reported throughput: the link is busy, its own numbers count."""
-        self._last_transfer = now
+        self.on_link_busy(now)
         self._last_bw = now  # a transfer sample is as good as a probe: restart the interval
 
     def on_link_busy(self, now: float) -> None:

@@ -7,9 +7,11 @@ VM running, and name `force_stop` as the way out; with force_stop = true it powe
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import libvirt
 import pytest
 
 from tests.terraform.conftest import Tf
@@ -23,12 +25,23 @@ def qemu_agent(agent_factory: Any) -> Iterator[Any]:
     if reason := libvirt_skip_reason():
         pytest.skip(reason)
     uri = ensure_system_libvirtd()
-    agent = agent_factory("tf-qemu", overrides={"hypervisor": {"uri": uri, "accel": "tcg",
+    # The system libvirtd outlives the test: a pool of our own, undefined afterwards, so that no
+    # "default" pool pointing into a deleted tmp dir is left for the next run to trip over.
+    pool = f"nvtf-{uuid.uuid4().hex[:8]}"
+    agent = agent_factory("tf-qemu", overrides={"hypervisor": {"uri": uri, "accel": "tcg", "storage_pool": pool,
                                                                "shutdown_timeout_s": 3}})
     yield agent
     client = agent.client()
     if client.get_vm("tf-stubborn") is not None:  # a failed assertion must not leak a guest
         client.delete_vm("tf-stubborn", force_stop=True)
+    conn = libvirt.open(uri)
+    try:
+        leftover = conn.storagePoolLookupByName(pool)
+        if leftover.isActive():
+            leftover.destroy()
+        leftover.undefine()
+    finally:
+        conn.close()
 
 
 def body(force_stop: bool) -> str:

@@ -50,8 +50,20 @@ def lookup_pool(conn: libvirt.virConnect, name: str) -> libvirt.virStoragePool |
         raise HypervisorError(f"looking up storage pool {name!r}: {e.get_error_message()}") from e
 
 
+def dir_pool_target(pool: libvirt.virStoragePool) -> Path | None:
+    """The directory of a `dir` pool; None for other pool types (their targets mean other things)."""
+    root = ET.fromstring(pool.XMLDesc(0))
+    path = root.findtext("target/path")
+    return Path(path) if root.get("type") == "dir" and path else None
+
+
 def ensure_pool(conn: libvirt.virConnect, name: str, directory: Path) -> libvirt.virStoragePool:
-    """The configured pool, defined as a directory pool under data_dir when it does not exist yet."""
+    """The configured pool, defined as a directory pool under data_dir when it does not exist yet.
+
+    An inactive dir pool whose directory is gone is rebuilt only when that directory is our own
+    (under data_dir): anywhere else it may be a mount that is not up yet, and writing disks onto
+    the bare mount point would hide them from whatever is mounted there later.
+    """
     pool = lookup_pool(conn, name)
     try:
         if pool is None:
@@ -63,6 +75,14 @@ def ensure_pool(conn: libvirt.virConnect, name: str, directory: Path) -> libvirt
             pool = conn.storagePoolDefineXML(xml, 0)
             pool.setAutostart(1)
         if not pool.isActive():
+            target = dir_pool_target(pool)
+            if target is not None and not target.is_dir():
+                if target != directory:
+                    raise HypervisorError(
+                        f"storage pool {name!r}: its directory {target} does not exist; create or "
+                        "mount it, or set hypervisor.storage_pool to another pool"
+                    )
+                directory.mkdir(parents=True, exist_ok=True)
             pool.create(0)
         return pool
     except libvirt.libvirtError as e:

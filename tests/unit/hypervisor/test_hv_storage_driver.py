@@ -40,6 +40,33 @@ def test_missing_configured_pool_is_created_under_data_dir(driver: HypervisorDri
     assert pool.isActive() and str(tmp_path / "pools" / "default") in pool.XMLDesc(0)
 
 
+def define_inactive_pool(driver: HypervisorDriver, name: str, directory: Path) -> None:
+    xml = f"<pool type='dir'><name>{name}</name><target><path>{directory}</path></target></pool>"
+    assert not driver.conn.storagePoolDefineXML(xml, 0).isActive()
+
+
+def test_an_inactive_pool_whose_own_directory_vanished_is_rebuilt(driver: HypervisorDriver, tmp_path: Path) -> None:
+    # A pool left defined by an earlier agent on this data dir whose directory was wiped since.
+    own = tmp_path / "pools" / "left"
+    define_inactive_pool(driver, "left", own)
+    pool = storage.ensure_pool(driver.conn, "left", own)
+    assert pool.isActive() and own.is_dir()
+
+
+def test_an_inactive_pool_whose_foreign_directory_is_missing_is_refused(
+    driver: HypervisorDriver, tmp_path: Path
+) -> None:
+    # Elsewhere the directory may be a mount that is not up yet: never write disks onto the bare
+    # mount point, say what is missing and how to go on.
+    foreign = tmp_path / "mnt" / "san"
+    define_inactive_pool(driver, "san", foreign)
+    with pytest.raises(HypervisorError) as err:
+        storage.ensure_pool(driver.conn, "san", tmp_path / "pools" / "san")
+    assert f"storage pool 'san': its directory {foreign} does not exist" in str(err.value)
+    assert "hypervisor.storage_pool" in str(err.value)
+    assert not foreign.exists() and not driver.conn.storagePoolLookupByName("san").isActive()
+
+
 def test_volumes_and_overlays(driver: HypervisorDriver, tmp_path: Path) -> None:
     base = tmp_path / "base.raw"
     base.write_bytes(b"\0" * (2 << 20))

@@ -17,7 +17,7 @@ from typing import Any
 
 import libvirt
 
-from novacron.errors import Conflict, NovacronError
+from novacron.errors import Conflict, NovacronError, Unavailable
 from novacron.migration import libvirt_ops as lv
 from novacron.migration import plan as planning
 from novacron.migration.deps import BUSY_GRACE_S, Deps, now
@@ -61,6 +61,11 @@ class OutgoingMigration:
         self._mode_sub: Any = None
         self._limit_ms = 0  # QEMU's downtime limit as last set
         self._base_ms = 0  # QEMU's share of the budget, corrected for the tunnel's pace
+        # Resolved once the destination has prepared (the request is accepted), or with the reason
+        # it was refused: the API answers from it, so one prepare round trip both validates and sets up.
+        self.prepared: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.prepared.add_done_callback(lambda f: f.exception())  # read even when no request waits
+        self._prepare_sent = False
 
     # -- control from outside ------------------------------------------------------------------
     async def cancel(self) -> None:
@@ -89,6 +94,7 @@ class OutgoingMigration:
     # -- the run -------------------------------------------------------------------------------
     async def run(self) -> Migration:
         t0 = time.monotonic()
+        refusal: BaseException | None = None
         self.d.metrics.active.labels(role="source").inc()
         if self.d.mode is not None:  # the prober leaves this link alone meanwhile
             self.d.mode.begin_busy(self.m.destination, self.m.id, self.m.options.timeout_s + BUSY_GRACE_S)
@@ -96,26 +102,51 @@ class OutgoingMigration:
             async with self.d.vms._exclusive(self.m.vm):  # no converge/delete of this VM meanwhile
                 await self._run()
         except Exception as exc:  # libvirt or anything unexpected: the VM must stay usable here
-            if isinstance(exc, Stop):
-                phase, reason = exc.phase, exc.reason
+            if not self.prepared.done():  # refused before the destination took it: nothing happened
+                refusal = exc
+                await self._discard(exc)
             else:
-                phase, reason = "failed", exc.detail if isinstance(exc, NovacronError) else _message(exc)
-                log.exception("migration %s failed", self.m.id)
-            if self.m.phase == "switchover":  # the VM runs on the destination: never roll back
-                self.m = self.m.model_copy(update={"error": f"hand-over unfinished: {reason}"})
-                await self._save()
-            else:
-                await self._roll_back(phase, reason)
+                await self._fail(exc)
         finally:
             await self._cleanup()
             if self.d.mode is not None:
                 self.d.mode.end_busy(self.m.destination, self.m.id)
             self.d.metrics.active.labels(role="source").dec()
-            st = self.relay.stats() if self.relay else TunnelStats()
-            self.d.metrics.finished(self.m.phase, time.monotonic() - t0, st.bytes_in, st.bytes_on_wire)
+            if self.prepared.done():
+                st = self.relay.stats() if self.relay else TunnelStats()
+                self.d.metrics.finished(self.m.phase, time.monotonic() - t0, st.bytes_in, st.bytes_on_wire)
+            else:  # the request's answer: the reason it was refused
+                self.prepared.set_exception(refusal or Unavailable("the migration stopped before it began"))
             self.done.set()
             collect_soon(asyncio.get_running_loop())
         return self.m
+
+    async def _fail(self, exc: Exception) -> None:
+        if isinstance(exc, Stop):
+            phase, reason = exc.phase, exc.reason
+        else:
+            phase, reason = "failed", exc.detail if isinstance(exc, NovacronError) else _message(exc)
+            log.exception("migration %s failed", self.m.id)
+        if self.m.phase == "switchover":  # the VM runs on the destination: never roll back
+            self.m = self.m.model_copy(update={"error": f"hand-over unfinished: {reason}"})
+            await self._save()
+        else:
+            await self._roll_back(phase, reason)
+
+    async def _discard(self, exc: Exception) -> None:
+        """A refused request leaves nothing: no record here, nothing prepared there. A destination
+        that answered 4xx kept nothing; after anything else it may have prepared, so it is told."""
+        d, m = self.d, self.m
+        if isinstance(exc, NovacronError):
+            clean, reason = 400 <= exc.status < 500, exc.detail
+        else:
+            clean, reason = False, _message(exc)
+        log.info("migration %s of %s to %s refused: %s", m.id, m.vm, m.destination, reason)
+        if self._prepare_sent and not clean:
+            with contextlib.suppress(NovacronError):
+                body = {"phase": "failed", "error": f"the source gave up before the transfer: {reason}"}
+                await d.peers.call(m.destination, "POST", f"/peer/migrations/{m.id}/abort", body=body, timeout=5)
+        await d.run(d.store.delete_migration, m.id)
 
     async def _run(self) -> None:
         d, m = self.d, self.m
@@ -127,6 +158,7 @@ class OutgoingMigration:
         chan_plan = planning.channel_plan(m.options, profile, flags, memory_mib=memory_mib)
         log.info("migration %s of %s to %s: %s", m.id, m.vm, m.destination, chan_plan.describe())
         prep = await self._prepare_destination(chan_plan)
+        self.prepared.set_result(None)
         assert self.relay is not None
         self.relay.prewarm(1 + (m.options.multifd_channels or 0))  # QEMU's main connection + multifd's
         self._follow_mode()
@@ -170,6 +202,7 @@ class OutgoingMigration:
                 "migration": m.model_dump(mode="json"), "port": port, "record": self.record,
                 "memory_mib": self.record["spec"].get("memory_mib", 0), "vcpus": self.record["spec"].get("vcpus", 1),
             }  # fmt: skip
+            self._prepare_sent = True
             try:
                 return await d.peers.call(m.destination, "POST", f"/peer/migrations/{m.id}/prepare", body=body)
             except Conflict as exc:

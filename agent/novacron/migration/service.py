@@ -132,25 +132,24 @@ class MigrationService:
             id=mig_id, vm=req.vm, source=d.node_id, destination=req.destination, options=req.options,
             created_at=now(), predicted_duration_s=self._predict(req, int(spec.get("memory_mib", 512))),
         )  # fmt: skip
-        if not dry_run:
-            self._moving[req.vm] = mig_id
-        try:
+        if dry_run:  # the destination checks it too, and keeps nothing
             body = {"migration": m.model_dump(mode="json"), "memory_mib": spec.get("memory_mib", 0),
                     "vcpus": spec.get("vcpus", 1), "dry_run": True}  # fmt: skip
             await d.peers.call(req.destination, "POST", f"/peer/migrations/{mig_id}/prepare", body=body)
-            if dry_run:
-                return m
-            await d.run(d.save, m)
-        except BaseException:
-            self._moving.pop(req.vm, None)
-            raise
+            return m
+        self._moving[req.vm] = mig_id  # reserved before the first await
         record = {"spec": rec.spec, "applied": rec.applied, "uuid": rec.uuid}
         use_pba = d.profile_and_flags()[1].prediction
         om = OutgoingMigration(d, m, record, self._predictors.setdefault(req.destination, _predictor()) if use_pba else None)
         self.active[mig_id] = om
         task = self._spawn(om.run())
         task.add_done_callback(lambda _t: self._finished(om))
-        return m
+        try:  # answered once the destination has prepared: its refusal is this request's error
+            await asyncio.shield(om.prepared)
+        except BaseException:
+            self._finished(om)
+            raise
+        return om.m
 
     def _finished(self, om: OutgoingMigration) -> None:
         self.active.pop(om.m.id, None)

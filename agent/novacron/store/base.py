@@ -77,6 +77,10 @@ class Store(ABC):
         """Docs in first-insert order, optionally only those of one VM."""
 
     @abstractmethod
+    def delete_migration(self, mig_id: str) -> bool:
+        """Remove a migration that never started (its request was refused); False when absent."""
+
+    @abstractmethod
     def get_kv(self, key: str) -> str | None: ...
 
     @abstractmethod

@@ -253,6 +253,10 @@ class PostgresStore(Store):
                 rows = pg.execute("SELECT doc FROM migrations WHERE vm = %s ORDER BY seq", (vm,)).fetchall()
         return [load_json(r[0]) for r in rows]
 
+    def delete_migration(self, mig_id: str) -> bool:
+        with self._conn(write=True) as pg:
+            return pg.execute("DELETE FROM migrations WHERE id = %s", (mig_id,)).rowcount > 0
+
     # -- key/value ------------------------------------------------------------------------------
 
     def get_kv(self, key: str) -> str | None:

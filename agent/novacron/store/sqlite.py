@@ -264,6 +264,10 @@ class SqliteStore(Store):
                 rows = db.execute("SELECT doc FROM migrations WHERE vm = ? ORDER BY rowid", (vm,)).fetchall()
         return [load_json(r[0]) for r in rows]
 
+    def delete_migration(self, mig_id: str) -> bool:
+        with self._conn(write=True) as db:
+            return db.execute("DELETE FROM migrations WHERE id = ?", (mig_id,)).rowcount > 0
+
     # -- key/value ------------------------------------------------------------------------------
 
     def get_kv(self, key: str) -> str | None:

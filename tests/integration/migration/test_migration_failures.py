@@ -89,6 +89,9 @@ def test_bad_requests_are_refused_with_the_field(cluster: Cluster, guest: GuestI
         c.put_vm({"name": "mig-disk", "memory_mib": 128, "disks": [{"name": "root", "size_gib": 1}]})
         e = refused(c, "mig-disk", "node-b")
         assert (e.status, e.field) == (409, "vm") and "root" in e.detail
+        # a refused request leaves nothing behind, here or at the destination (which refused mig-big)
+        for client in (c, b.client()):
+            assert [x.vm for x in client.list_migrations() if x.vm.startswith("mig-")] == []
         # dry run: validated, predicted, nothing moves
         m = c.create_migration(MigrationRequest(vm=VM, destination="node-b"), dry_run=True)
         assert m.id.startswith("dry-run-") and m.phase == "pending" and m.predicted_duration_s
@@ -130,6 +133,11 @@ def test_destination_agent_killed_mid_migration(cluster: Cluster, vm: str) -> No
     with src.client() as c:
         m = wait_until(lambda: _final(c.get_migration(m.id)), 90, "the source to give up")
     assert m.phase == "failed" and m.error
+    with src.client() as c:  # asked again while the destination is down: refused, and nothing kept
+        known = [x.id for x in c.list_migrations(VM)]
+        e = refused(c, VM, dst.node_id)
+        assert e.status == 503 and dst.node_id in e.detail, (e.status, e.detail)
+        assert [x.id for x in c.list_migrations(VM)] == known
     cluster.start_agent(dst)  # restarted, it reconciles: the incoming migration failed, nothing adopted
     assert_stayed(cluster, src, dst, beat)
     with dst.client() as c:

@@ -33,6 +33,14 @@ def test_upsert_replaces_doc_and_keeps_list_position(store: Store) -> None:
     assert [m["phase"] for m in store.list_migrations()] == ["completed", "pending"]
 
 
+def test_delete_removes_only_that_migration(store: Store) -> None:
+    store.put_migration("m-1", "web-1", "pending", doc("m-1", "web-1"))
+    store.put_migration("m-2", "web-1", "pending", doc("m-2", "web-1"))
+    assert store.delete_migration("m-1") is True
+    assert store.get_migration("m-1") is None and store.delete_migration("m-1") is False
+    assert [m["id"] for m in store.list_migrations(vm="web-1")] == ["m-2"]
+
+
 def test_list_by_vm(store: Store) -> None:
     for i, vm in enumerate(["a", "b", "a", "c", "a"]):
         store.put_migration(f"m-{i}", vm, "pending", doc(f"m-{i}", vm))

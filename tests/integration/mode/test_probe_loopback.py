@@ -296,6 +296,37 @@ def test_runner_feeds_detection_prediction_and_metrics() -> None:
     assert metric(reg, "dwcp_probe_cost_bytes_per_second") > 0
 
 
+def test_a_slow_first_ping_does_not_decide_the_peers_mode() -> None:
+    """A just-started agent's loop is busy: its first pong came 74 ms late on a 0.5 ms link. The
+    prober judges a new connection's first pings together, so the peer is never taken for an
+    internet peer (the node's mode would switch, then switch back three samples later)."""
+    mode = ModeService(AgentConfig())
+    switched: list[str] = []
+    mode.live.subscribe(lambda profile: switched.append(profile.mode), replay=False)
+    stalls = [0.074]
+
+    def busy_then_idle_clock() -> int:  # the peer's loop stalls once, while answering the first ping
+        if stalls:
+            time.sleep(stalls.pop())
+        return time.monotonic_ns()
+
+    async def main() -> Any:
+        srv = ProbeServer(clock_ns=busy_then_idle_clock)
+        port = await srv.start("127.0.0.1", 0)
+        runner = _runner(mode, [ProbeTarget("peer", "127.0.0.1", port)], bandwidth_bytes=0)
+        await runner.start()
+        first = await until("a ping sample", lambda: mode.status().peers)
+        await until("more pings", lambda: srv.stats.pongs >= 8)
+        await runner.stop()
+        await srv.stop()
+        return first[0]
+
+    first = run(main())
+    assert not stalls, "the stall never happened"
+    assert first.mode == "datacenter" and first.rtt_ms is not None and first.rtt_ms < 20, first
+    assert switched == [] and mode.status().mode == "datacenter"
+
+
 def test_runner_leaves_a_busy_link_alone_until_the_migration_ends() -> None:
     """While a migration marks the link busy the prober still pings (the peer stays alive) but
     takes no RTT sample and sends no bandwidth probe; after the span ends both resume."""

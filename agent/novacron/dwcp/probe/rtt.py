@@ -82,6 +82,10 @@ class RecentMin:
         self._window = window
         self._recent: list[float] = []
 
+    @property
+    def window(self) -> int:
+        return self._window
+
     def on_sample(self, rtt_ms: float) -> float:
         if not math.isfinite(rtt_ms) or rtt_ms < 0:
             raise InvalidInput(f"must be a finite number >= 0, got {rtt_ms!r}", field="rtt_ms")

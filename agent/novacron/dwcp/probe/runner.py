@@ -3,7 +3,8 @@
 Per peer, a ProbeScheduler says what is due; this loop does it on the agent's event loop:
   * ping (every `interval_s`) on one persistent connection -> RTT sample for the detector: the
     minimum of the last `rtt_window` pings, so host scheduling noise (a busy event loop on either
-    agent) does not read as path delay -- the path's delay is the floor under that noise;
+    agent) does not read as path delay -- the path's delay is the floor under that noise; a new
+    connection starts with `rtt_window` pings a moment apart, so its first sample is such a floor too;
   * bandwidth probe (every `bandwidth_interval_s`, only while no real transfer reported
     throughput in the last few seconds) -> bandwidth + TCP_INFO loss sample for the detector and
     an observation for the peer's bandwidth predictor. Pings pause while a probe runs, so a

@@ -69,6 +69,29 @@ def tx_bytes(node: Node) -> int:
     return int(text.strip())
 
 
+TCP_EVENTS = ("RetransSegs", "TCPLossProbes", "TCPTimeouts", "TCPSpuriousRTOs")
+
+
+def tcp_events(node: Node) -> dict[str, int]:
+    """The host's TCP retransmission counters (/proc/net/snmp, netstat): --verbose prints their change
+    over a run, to tell a tail loss (a timeout at the switch-over) from the agents' own delays."""
+    import subprocess
+
+    text = subprocess.run(["ip", "netns", "exec", node.ns, "cat", "/proc/net/snmp", "/proc/net/netstat"],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    lines = text.splitlines()
+    found: dict[str, int] = {}
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.split(":")[0] in ("Tcp", "TcpExt"):
+            found.update(zip(names.split()[1:], map(int, values.split()[1:]), strict=False))
+    return {k: found.get(k, 0) for k in TCP_EVENTS}
+
+
+def print_tcp(node: Node, before: dict[str, int]) -> None:
+    after = tcp_events(node)
+    print(f"    TCP at {node.node_id}: " + ", ".join(f"{k} {after[k] - before[k]}" for k in TCP_EVENTS), flush=True)
+
+
 def cpu_by_process() -> dict[int, tuple[str, float]]:
     """pid -> (command name, CPU seconds, user + system) of every live process: --verbose prints the
     difference over a run, summed per command, to show who spent the 2 cores. Per pid, because a
@@ -254,7 +277,7 @@ def run_plain(cluster: Cluster, image: GuestImage, profile: str, method: str, ar
             flags |= libvirt.VIR_MIGRATE_TLS
             params[libvirt.VIR_MIGRATE_PARAM_TLS_DESTINATION] = "node-b"
         before = tx_bytes(a)
-        cpu0 = cpu_by_process()
+        cpu0, tcp0 = cpu_by_process(), tcp_events(a)
         box: dict[str, Any] = {}
 
         def go() -> None:
@@ -276,6 +299,7 @@ def run_plain(cluster: Cluster, image: GuestImage, profile: str, method: str, ar
             stats = box["dom"].jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
             if args.verbose:
                 print_cpu(cpu0)
+                print_tcp(a, tcp0)
                 print(f"    libvirt job: elapsed {stats.get('time_elapsed')} ms, downtime {stats.get('downtime')} ms, "
                       f"memory {stats.get('memory_processed', 0) / 1e6:.0f} MB", flush=True)
             beat = log.last_heartbeat()
@@ -362,7 +386,7 @@ def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.N
         wait_ready(log, args.settle)
         mode = c.get_mode().mode
         before = tx_bytes(a)
-        cpu0 = cpu_by_process()
+        cpu0, tcp0 = cpu_by_process(), tcp_events(a)
         t0, sent_at = time.monotonic(), time.time()
         options = {**args.dwcp_options, **({"multifd_channels": 4} if method == "dwcp-multifd4" else {})}
         m = c.create_migration(MigrationRequest(vm=name, destination="node-b", options=options))
@@ -378,6 +402,7 @@ def run_dwcp(cluster: Cluster, image: GuestImage, profile: str, args: argparse.N
         wire = tx_bytes(a) - before
         if args.verbose:
             print_cpu(cpu0)
+            print_tcp(a, tcp0)
             for node in (a, b):
                 assert node.agent is not None
                 for line in node.agent.output:

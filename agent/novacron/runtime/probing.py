@@ -42,6 +42,7 @@ async def start_probing(ctx: BootContext) -> None:
             interval_s=cfg.dwcp.probe.interval_s,
             bandwidth_interval_s=cfg.dwcp.probe.bandwidth_interval_s,
             bandwidth_bytes=cfg.dwcp.probe.bandwidth_bytes,
+            congestion=cfg.dwcp.transport.congestion_algo,
             # a lost pong on a live TCP connection means the path broke: give up well before TCP does
             ping_timeout_s=max(2.0, min(10.0, 5 * cfg.dwcp.probe.interval_s)),
             registry=ctx.get("registry"),

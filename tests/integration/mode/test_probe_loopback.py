@@ -12,6 +12,7 @@ import struct
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -181,6 +182,30 @@ def test_pings_and_a_bandwidth_probe_over_loopback() -> None:
     assert out.sent == 4 * MIB and 0 < out.received < out.sent  # the first chunk is not timed
     assert out.mbps > 0 and out.seconds > 0 and out.loss is not None
     assert stats.bytes_sunk == 4 * MIB and stats.protocol_errors == 0
+
+
+def test_a_probe_measures_with_the_transports_congestion_control() -> None:
+    """What a migration's connection would get: bbr where the transport would use it. "adaptive"
+    picks per connection from its RTT, as the transport does (loopback: cubic)."""
+    available = Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split()
+    if "bbr" not in available:
+        pytest.skip("the tcp_bbr module is not loaded")
+
+    async def main() -> tuple[Any, ...]:
+        srv = ProbeServer()
+        port = await srv.start("127.0.0.1", 0)
+        bbr = await bandwidth_probe("127.0.0.1", port, MIB, congestion="bbr")
+        adaptive = await bandwidth_probe("127.0.0.1", port, MIB, congestion="adaptive")
+        default = await bandwidth_probe("127.0.0.1", port, MIB)
+        await srv.stop()
+        return bbr, adaptive, default
+
+    bbr, adaptive, default = run(main())
+    assert (bbr.congestion, adaptive.congestion, default.congestion) == ("bbr", "cubic", None)
+    assert bbr.mbps > 0 and adaptive.mbps > 0
+    with pytest.raises(InvalidInput) as err:
+        ProbeRunner(ModeService(AgentConfig()), [], congestion="vegas")
+    assert err.value.field == "congestion"
 
 
 def test_endpoint_refuses_oversized_and_concurrent_probes_and_drops_strangers() -> None:

@@ -48,6 +48,7 @@ from novacron.dwcp.probe.rtt import RecentMin
 from novacron.dwcp.probe.scheduler import ProbeScheduler
 from novacron.dwcp.probe.targets import ProbeTarget
 from novacron.dwcp.probe.wire import FRAME_SIZE
+from novacron.dwcp.tunnel import sockopts
 from novacron.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class ProbeRunner:
         burst_max_s: float = 2.0,
         ping_timeout_s: float = 5.0,
         rtt_window: int = 3,
+        congestion: str = "adaptive",
         stale_after_s: float | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -105,6 +107,7 @@ class ProbeRunner:
         self.bandwidth_bytes = bandwidth_bytes
         self.burst_max_s = burst_max_s
         self.ping_timeout_s = ping_timeout_s
+        self.congestion = sockopts.check_congestion(congestion)  # the transport's: probes measure what it gets
         self.stale_after_s = stale_after_s if stale_after_s is not None else max(30.0, 5 * interval_s)
         self._clock = clock
         self._t0 = clock()
@@ -257,7 +260,8 @@ class ProbeRunner:
         t = p.target
         try:
             out: BurstOutcome = await bandwidth_probe(
-                t.host, t.port, probe_size(p.last_rtt_ms, self.bandwidth_bytes), max_seconds=self.burst_max_s
+                t.host, t.port, probe_size(p.last_rtt_ms, self.bandwidth_bytes), max_seconds=self.burst_max_s,
+                congestion=self.congestion,
             )
         except ProbeError as exc:
             self._failed(p, "bandwidth", exc, retry=False)

@@ -146,7 +146,7 @@ class MigrationService:
         task.add_done_callback(lambda _t: self._finished(om))
         try:  # answered once the destination has prepared: its refusal is this request's error
             await asyncio.shield(om.prepared)
-        except BaseException:
+        except Exception:  # refused (run() has discarded it); a request that went away is not: it goes on
             self._finished(om)
             raise
         return om.m

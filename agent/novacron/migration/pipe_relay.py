@@ -156,7 +156,7 @@ class OutgoingPipes:
         self.congestion = congestion
         for p in self.pipes.values():
             with contextlib.suppress(OSError):
-                sockopts.set_congestion(p.forward, sockopts.choose(congestion, p.forward))
+                sockopts.apply_congestion(p.forward, congestion)
 
     def abort(self) -> None:
         for t in list(self._tasks):

@@ -151,4 +151,4 @@ def _set_congestion(writer: asyncio.StreamWriter, congestion: str) -> str | None
     sock = writer.get_extra_info("socket")
     if sock is None:
         return None
-    return sockopts.set_congestion(sock, sockopts.choose(congestion, sock))  # type: ignore[arg-type]
+    return sockopts.apply_congestion(sock, congestion)  # type: ignore[arg-type]

@@ -332,7 +332,7 @@ class Channel:
 
     def _set_congestion(self, s: StreamConn) -> None:
         sock = s.sock
-        s.congestion = sockopts.set_congestion(sock, sockopts.choose(self.congestion, sock))
+        s.congestion = sockopts.apply_congestion(sock, self.congestion)
 
     async def _resize(self, target: int) -> None:
         while len(self.sender.active) > target:

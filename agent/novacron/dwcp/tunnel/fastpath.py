@@ -156,7 +156,7 @@ async def fastpath_send(
                 f"fast path {mig}/{ch}: cannot connect to the peer agent {where}: {exc!r}"
             ) from exc
         raise
-    cc = sockopts.set_congestion(peer, sockopts.choose(congestion, peer))
+    cc = sockopts.apply_congestion(peer, congestion)
     try:
         refusal = await asyncio.wait_for(_handshake(peer, header), handshake_timeout)
     except BaseException as exc:

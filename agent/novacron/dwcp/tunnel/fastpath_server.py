@@ -214,7 +214,7 @@ class FastpathServer:
         except BaseException:
             reset(conn)
             raise
-        cc = sockopts.set_congestion(conn, sockopts.choose(self.congestion, conn))
+        cc = sockopts.apply_congestion(conn, self.congestion)
         try:
             await asyncio.get_running_loop().sock_sendall(conn, encode_reply(None))
         except BaseException as exc:

@@ -56,7 +56,7 @@ def connect_pipe(
     sock = socket.create_connection((host, port), timeout)
     try:
         sockopts.set_nodelay(sock, True)
-        sockopts.set_congestion(sock, sockopts.choose(congestion, sock))
+        sockopts.apply_congestion(sock, congestion)
         if notsent_lowat:
             sockopts.set_notsent_lowat(sock, notsent_lowat)
         sock.sendall(PREAMBLE)

@@ -107,3 +107,8 @@ def set_congestion(sock: socket.socket, algorithm: str) -> str | None:
     except OSError as exc:  # module not loaded, or not in tcp_allowed_congestion_control for non-root
         log.warning("cannot set TCP congestion control %s: %s", algorithm, exc)
         return None
+
+
+def apply_congestion(sock: socket.socket, congestion: str) -> str | None:
+    """Set `congestion` ("adaptive" chosen for this connected socket); what the kernel reports."""
+    return set_congestion(sock, choose(congestion, sock))

@@ -143,9 +143,7 @@ class OutgoingMigration:
             clean, reason = False, _message(exc)
         log.info("migration %s of %s to %s refused: %s", m.id, m.vm, m.destination, reason)
         if self._prepare_sent and not clean:
-            with contextlib.suppress(NovacronError):
-                body = {"phase": "failed", "error": f"the source gave up before the transfer: {reason}"}
-                await d.peers.call(m.destination, "POST", f"/peer/migrations/{m.id}/abort", body=body, timeout=5)
+            await abort_destination(d, m, "failed", f"the source gave up before the transfer: {reason}", timeout=5)
         await d.run(d.store.delete_migration, m.id)
 
     async def _run(self) -> None:
@@ -335,11 +333,7 @@ class OutgoingMigration:
         log.warning("migration %s of %s %s: %s", m.id, m.vm, phase, reason)
         with contextlib.suppress(Exception):
             await d.run(lv.resume_if_paused, d.driver.conn, m.vm)
-        with contextlib.suppress(NovacronError):
-            await d.peers.call(
-                m.destination, "POST", f"/peer/migrations/{m.id}/abort",
-                body={"phase": phase, "error": reason}, timeout=10,
-            )  # fmt: skip
+        await abort_destination(d, m, phase, reason)
         self._set(phase, error=reason)
         st = self.relay.stats() if self.relay else TunnelStats()
         self.m = self.m.model_copy(update={"progress": self.tracker.finish(None, st).model_copy(update={"eta_s": None})})
@@ -355,6 +349,14 @@ class OutgoingMigration:
         if self._dconn is not None:
             await self.d.run(lv.close_conn, self._dconn)
             self._dconn = None
+
+
+async def abort_destination(d: Deps, m: Migration, phase: str, error: str, *, timeout: float = 10) -> None:
+    """Tell the destination to drop what it prepared and record `phase`; best effort (an error is
+    not retried: a destination that restarts decides for itself, machine.recover_destination)."""
+    with contextlib.suppress(NovacronError):
+        body = {"phase": phase, "error": error}
+        await d.peers.call(m.destination, "POST", f"/peer/migrations/{m.id}/abort", body=body, timeout=timeout)
 
 
 def forget_source(d: Deps, m: Migration) -> None:

@@ -9,7 +9,6 @@ asks again rather than risk running the VM twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,7 @@ from novacron.errors import NotFound, NovacronError, Unavailable
 from novacron.migration import libvirt_ops as lv
 from novacron.migration.deps import Deps, now
 from novacron.migration.machine import TERMINAL, Recovery, recover_destination, recover_source
-from novacron.migration.outgoing import forget_source
+from novacron.migration.outgoing import abort_destination, forget_source
 from novacron.models.migration import Migration
 
 if TYPE_CHECKING:
@@ -92,9 +91,7 @@ async def _source_actions(d: Deps, m: Migration, decision: Recovery) -> None:
     if "start_local" in acts:
         await d.run(lv.start, d.driver.conn, m.vm)
     if "abort_remote" in acts:
-        with contextlib.suppress(NovacronError):
-            body = {"phase": "failed", "error": f"source agent restarted: {decision.reason}"}
-            await d.peers.call(m.destination, "POST", f"/peer/migrations/{m.id}/abort", body=body, timeout=10)
+        await abort_destination(d, m, "failed", f"source agent restarted: {decision.reason}")
     if "adopt_remote" in acts:
         rec = await d.run(d.store.get_vm, m.vm)
         record: dict[str, Any] = {"spec": rec.spec, "applied": rec.applied, "uuid": rec.uuid} if rec else {}

@@ -173,8 +173,18 @@ class AuthConfig(_Section):
     vault_token: SecretStr | None = None
     vault_path: str = Field(default="novacron/jwt", description="KV v2 path under the mount")
     vault_mount: str = "secret"
-    token_ttl_s: int = Field(default=3600, ge=60, le=30 * 86400)
+    token_ttl_s: int = Field(default=3600, ge=60, le=30 * 86400, description="Lifetime of a token minted without --ttl.")
+    max_token_ttl_s: int = Field(
+        default=30 * 86400, ge=60, le=366 * 86400,
+        description="Longest lifetime a client token may have; longer ones are refused when minted and when used.",
+    )
     issuer: str = "novacron"
+
+    @model_validator(mode="after")
+    def _ttl_within_max(self) -> AuthConfig:
+        if self.token_ttl_s > self.max_token_ttl_s:
+            raise ValueError(f"token_ttl_s ({self.token_ttl_s}) must be <= max_token_ttl_s ({self.max_token_ttl_s})")
+        return self
 
 
 class PeerConfig(_Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.tooling.* importable from any test
+# Hypothesis keeps its example database and caches outside the tree (not ./.hypothesis), for this
+# process and for the tools the tests start.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path.home() / ".cache" / "novacron-tests" / "hypothesis"))
 
 
 @pytest.fixture

@@ -38,7 +38,8 @@ def test_openapi_fuzz(agent, tmp_path: Path) -> None:  # type: ignore[no-untyped
         "--suppress-health-check", "all",
         "--report", "junit", "--report-dir", str(tmp_path),
     ]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    # cwd: schemathesis writes its cache (.schemathesis/) into the working directory: tmp_path, not the tree.
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     tail = (result.stdout + result.stderr)[-6000:]
     assert result.returncode == 0, tail
     # the run really exercised the API: every operation, hundreds of generated cases

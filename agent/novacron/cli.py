@@ -41,22 +41,6 @@ def _cmd_config_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_token_create(args: argparse.Namespace) -> int:
-    from novacron.auth.tokens import mint_token
-    from novacron.config import ConfigError, load_config
-    from novacron.secrets import load_signing_key
-
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"invalid config:\n{exc}", file=sys.stderr)
-        return 2
-    key = load_signing_key(config, create=True)
-    ttl = args.ttl or config.auth.token_ttl_s
-    print(mint_token(key, subject=args.subject, ttl_s=ttl, issuer=config.auth.issuer))
-    return 0
-
-
 def _cmd_status(args: argparse.Namespace) -> int:
     from novacron.client import ApiError, NovacronClient
 
@@ -101,13 +85,6 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--no-env", action="store_true", help="ignore NOVACRON_* environment overrides")
     val.set_defaults(func=_cmd_config_validate)
 
-    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="sub", required=True)
-    create = token.add_parser("create", help="mint a bearer token signed with the agent's key")
-    create.add_argument("--config", "-c", default=os.environ.get("NOVACRON_CONFIG"))
-    create.add_argument("--subject", default="admin")
-    create.add_argument("--ttl", type=int, default=None, help="seconds (default auth.token_ttl_s)")
-    create.set_defaults(func=_cmd_token_create)
-
     status = sub.add_parser("status", help="show a running agent's health")
     status.add_argument("--url", default=os.environ.get("NOVACRON_URL", "http://127.0.0.1:8080"))
     status.add_argument("--ca-cert", default=None)
@@ -121,8 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _plugins() -> list:
-    """Sub-commands owned by other packages (PBA evaluation, migrations)."""
-    out = []
+    """Sub-commands owned by other packages (tokens, PBA evaluation, migrations, certificates)."""
+    from novacron.auth.cli import register_cli as token_cli
+
+    out = [token_cli]
     try:
         from novacron.dwcp.pba.cli import register_cli as pba_cli
 
@@ -133,6 +112,12 @@ def _plugins() -> list:
         from novacron.migration.cli import register_cli as migrate_cli
 
         out.append(migrate_cli)
+    except ImportError:
+        pass
+    try:
+        from novacron.pki.cli import register_cli as cert_cli
+
+        out.append(cert_cli)
     except ImportError:
         pass
     return out

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from novacron.models.access import AuditRecord, IssuedToken, RevokedToken, TokenRequest
 from novacron.models.migration import Migration, MigrationRequest
 from novacron.models.mode import ModeSettings, ModeStatus
 from novacron.models.node import Health, NodeInfo
@@ -122,6 +123,21 @@ class NovacronClient:
     def locate_vm(self, name: str) -> dict[str, str]:
         """Where `name` runs in the cluster: {"vm", "node", "api_url"} (the agent asks its peers)."""
         return dict(self._call("GET", f"/api/v1/cluster/vms/{name}"))
+
+    # access (admin scope)
+    def create_token(self, request: TokenRequest) -> IssuedToken:
+        body = request.model_dump(mode="json", exclude_none=True)
+        return IssuedToken.model_validate(self._call("POST", "/api/v1/tokens", json=body))
+
+    def revoke_token(self, token_id: str, reason: str = "") -> RevokedToken:
+        params = {"reason": reason} if reason else {}
+        return RevokedToken.model_validate(self._call("DELETE", f"/api/v1/tokens/{token_id}", params=params))
+
+    def list_revoked_tokens(self) -> list[RevokedToken]:
+        return [RevokedToken.model_validate(r) for r in self._call("GET", "/api/v1/tokens/revoked")]
+
+    def audit(self, limit: int = 100) -> list[AuditRecord]:
+        return [AuditRecord.model_validate(r) for r in self._call("GET", "/api/v1/audit", params={"limit": limit})]
 
 
 def _flags(params: dict[str, bool]) -> dict[str, str]:

@@ -26,6 +26,13 @@ class InvalidInput(NovacronError):
     title = "Invalid input"
 
 
+class Forbidden(NovacronError):
+    """The caller is who it says, but its credential does not allow this call (scope, node, route)."""
+
+    status = 403
+    title = "Forbidden"
+
+
 class NotFound(NovacronError):
     status = 404
     title = "Not found"

@@ -65,8 +65,9 @@ def write_config(data_dir: Path, node_id: str, overrides: dict[str, Any] | None 
     return path
 
 
-def mint_token(config_path: Path, ttl: int | None = None) -> str:
-    cmd = [str(VENV_BIN / "novacron"), "token", "create", "--config", str(config_path)]
+def mint_token(config_path: Path, ttl: int | None = None, scope: str = "operate") -> str:
+    """A client token for the agent of `config_path` (`operate`: what converging and migrating need)."""
+    cmd = [str(VENV_BIN / "novacron"), "token", "create", "--config", str(config_path), "--scope", scope]
     if ttl is not None:
         cmd += ["--ttl", str(ttl)]
     return subprocess.run(cmd, check=True, capture_output=True, text=True, env=_env()).stdout.strip()

@@ -6,7 +6,6 @@ contract the Ansible, Pulumi and Terraform faces are checked against.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -14,15 +13,17 @@ from fastapi.openapi.utils import get_openapi
 
 from novacron import __version__
 from novacron.api import problems
-from novacron.api.middleware import BearerAuthMiddleware, BodyLimitMiddleware
-from novacron.api.routes import health, migrations, mode, node, vms
+from novacron.api.audit import AuditLog
+from novacron.api.middleware import AuthMiddleware, BodyLimitMiddleware
+from novacron.api.routes import access, health, migrations, mode, node, peer, vms
 from novacron.api.services import AgentServices
+from novacron.auth.authenticator import Authenticator
 
 API_PREFIX = "/api/v1"
 _PROBLEM = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 
-def create_app(svc: AgentServices, verify_token: Callable[[str], Any]) -> FastAPI:
+def create_app(svc: AgentServices, authenticator: Authenticator) -> FastAPI:
     app = FastAPI(
         title="NovaCron agent API",
         version=__version__,
@@ -33,15 +34,15 @@ def create_app(svc: AgentServices, verify_token: Callable[[str], Any]) -> FastAP
     app.state.services = svc
     problems.install(app)
     app.include_router(health.router)
-    errors = {code: {"description": _title(code), **_PROBLEM} for code in (400, 401, 404, 409, 413, 422, 502, 503, 504)}
+    errors = {code: {"description": _title(code), **_PROBLEM} for code in (400, 401, 403, 404, 409, 413, 422, 502, 503, 504)}
     v1 = APIRouter(prefix=API_PREFIX, responses=errors)
-    for module in (vms, node, mode, migrations):
+    for module in (vms, node, mode, migrations, access, peer):
         v1.include_router(module.router)
     for extra in svc.extra.get("routers", []):
         v1.include_router(extra)
     app.include_router(v1)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    app.add_middleware(BearerAuthMiddleware, verify=verify_token, prefix=API_PREFIX + "/")
+    app.add_middleware(AuthMiddleware, authenticator=authenticator, prefix=API_PREFIX + "/", audit=AuditLog(svc))
     app.add_middleware(BodyLimitMiddleware, max_bytes=svc.config.api.max_body_bytes)
     return app
 

@@ -5,8 +5,11 @@ A route whose service has not started yet answers 503 rather than guessing.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import Request
 
@@ -15,6 +18,8 @@ from novacron.models.config import AgentConfig
 
 if TYPE_CHECKING:
     from novacron.boot import BootProgress
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -26,6 +31,7 @@ class AgentServices:
     vms: Any = None
     mode: Any = None
     migrations: Any = None
+    tokens: Any = None  # auth.issuing.TokenIssuer
     extra: dict[str, Any] = field(default_factory=dict)
 
     def require(self, name: str) -> Any:
@@ -33,6 +39,10 @@ class AgentServices:
         if service is None:
             raise Unavailable(f"the {name} service is not running (agent starting or degraded)")
         return service
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Blocking store work, off the event loop."""
+        return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 
 
 def services(request: Request) -> AgentServices:

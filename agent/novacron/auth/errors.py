@@ -10,11 +10,18 @@ from novacron.errors import NovacronError
 AuthReason = Literal[
     "missing token",
     "malformed",
+    "expected 'Authorization: Bearer <token>'",
     "unsupported algorithm",
     "bad signature",
     "expired",
     "not yet valid",
     "wrong issuer",
+    "wrong audience",
+    "revoked",
+    "lifetime over the maximum",
+    "not a node of this cluster",
+    "does not match the request",
+    "replayed",
 ]
 
 
@@ -24,13 +31,14 @@ class AuthError(NovacronError):
     status = 401
     title = "Unauthorized"
 
-    def __init__(self, reason: AuthReason) -> None:
+    def __init__(self, reason: AuthReason, scheme: str = "Bearer") -> None:
         super().__init__(reason, field="Authorization")
         self.reason: AuthReason = reason
+        self.scheme = scheme
 
     @property
     def www_authenticate(self) -> str:
         """The `WWW-Authenticate` header value (RFC 6750 §3): no error code when no token was sent."""
         if self.reason == "missing token":
-            return 'Bearer realm="novacron"'
-        return f'Bearer realm="novacron", error="invalid_token", error_description="{self.reason}"'
+            return f'{self.scheme} realm="novacron"'
+        return f'{self.scheme} realm="novacron", error="invalid_token", error_description="{self.reason}"'

@@ -72,12 +72,15 @@ def mint_token(
 
 
 def verify_token(
-    key: SigningKey, token: str | None, *, issuer: str, now: float | None = None, leeway_s: int = 5
+    key: SigningKey, token: str | None, *, issuer: str, now: float | None = None, leeway_s: int = 5,
+    max_ttl_s: int | None = None,
 ) -> Claims:
     """The token's claims if it is well-formed, HS256-signed by `key`, current and from `issuer`.
 
     Raises `AuthError` with a safe reason otherwise. Signature first, then time, then issuer: a
-    forged token learns nothing about which of its claims would have passed.
+    forged token learns nothing about which of its claims would have passed. With `max_ttl_s`, a
+    token that was minted to live longer is refused even while it is current: whoever holds the
+    key cannot hand out tokens that outlive the configured maximum.
     """
     if not token:
         raise AuthError("missing token")
@@ -112,6 +115,8 @@ def verify_token(
         raise AuthError("not yet valid")
     if claims.issuer != issuer:
         raise AuthError("wrong issuer")
+    if max_ttl_s is not None and claims.expires_at - claims.not_before > max_ttl_s + leeway_s:
+        raise AuthError("lifetime over the maximum")
     return claims
 
 

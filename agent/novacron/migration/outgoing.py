@@ -27,6 +27,7 @@ from novacron.migration.memory import collect_soon
 from novacron.migration.progress import ProgressTracker, TunnelStats
 from novacron.migration.relay import OutgoingRelay
 from novacron.models.migration import Migration, MigrationPhase
+from novacron.models.peer import PeerAbort, PeerComplete, PeerPrepare, PeerPrepared, VmTransfer
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5
@@ -47,7 +48,7 @@ class Stop(Exception):
 
 
 class OutgoingMigration:
-    def __init__(self, deps: Deps, m: Migration, record: dict[str, Any], predictor: Any = None) -> None:
+    def __init__(self, deps: Deps, m: Migration, record: VmTransfer, predictor: Any = None) -> None:
         self.d = deps
         self.m = m
         self.record = record
@@ -152,7 +153,7 @@ class OutgoingMigration:
         await self._save()
         self._dom = await d.run(d.driver.conn.lookupByName, m.vm)
         profile, flags = d.profile_and_flags()
-        memory_mib = int(self.record["spec"].get("memory_mib") or 0)
+        memory_mib = self.record.spec.memory_mib
         chan_plan = planning.channel_plan(m.options, profile, flags, memory_mib=memory_mib)
         log.info("migration %s of %s to %s: %s", m.id, m.vm, m.destination, chan_plan.describe())
         prep = await self._prepare_destination(chan_plan)
@@ -161,10 +162,12 @@ class OutgoingMigration:
         self.relay.prewarm(1 + (m.options.multifd_channels or 0))  # QEMU's main connection + multifd's
         self._follow_mode()
         self._check_stop()
-        self._dconn = await d.run(lv.open_conn, prep["libvirt_uri"])
+        if not prep.libvirt_uri:
+            raise Stop("failed", f"{m.destination} prepared without naming its libvirt URI")
+        self._dconn = await d.run(lv.open_conn, prep.libvirt_uri)
         live, persistent = await d.run(lv.migratable_xml, self._dom)
-        dest_xml = planning.rewrite_domain_xml(live, node=m.destination, console_log=prep.get("console_log"))
-        persist_xml = planning.rewrite_domain_xml(persistent, node=m.destination, console_log=prep.get("console_log"))
+        dest_xml = planning.rewrite_domain_xml(live, node=m.destination, console_log=prep.console_log)
+        persist_xml = planning.rewrite_domain_xml(persistent, node=m.destination, console_log=prep.console_log)
         if m.options.multifd_channels:  # set every time: an earlier migration may have left another value
             method = chan_plan.multifd_compression
             await d.run(lv.set_multifd_compression, self._dom, method or "none")
@@ -188,7 +191,7 @@ class OutgoingMigration:
             lambda profile: loop.call_soon_threadsafe(relay.apply_congestion, profile.congestion), replay=False
         )
 
-    async def _prepare_destination(self, chan_plan: planning.ChannelPlan) -> dict[str, Any]:
+    async def _prepare_destination(self, chan_plan: planning.ChannelPlan) -> PeerPrepared:
         d, m = self.d, self.m
         endpoint = d.endpoint(m.destination)
         last: NovacronError | None = None
@@ -196,13 +199,13 @@ class OutgoingMigration:
             self.relay = OutgoingRelay(m.id, endpoint, chan_plan, on_error=self._tunnel_failed)
             port = await self.relay.start()
             d.outgoing_relays[m.id] = self.relay
-            body = {
-                "migration": m.model_dump(mode="json"), "port": port, "record": self.record,
-                "memory_mib": self.record["spec"].get("memory_mib", 0), "vcpus": self.record["spec"].get("vcpus", 1),
-            }  # fmt: skip
+            body = PeerPrepare(
+                migration=m, port=port, record=self.record,
+                memory_mib=self.record.spec.memory_mib, vcpus=self.record.spec.vcpus,
+            )  # fmt: skip
             self._prepare_sent = True
             try:
-                return await d.peers.call(m.destination, "POST", f"/peer/migrations/{m.id}/prepare", body=body)
+                return await d.peers.prepare(m.destination, m.id, body)
             except Conflict as exc:
                 last = exc
                 await self.relay.close()
@@ -314,10 +317,10 @@ class OutgoingMigration:
         )  # fmt: skip
         self.m = self.m.model_copy(update={"progress": self.tracker.finish(completed, self.relay.stats())})
         await self._save()  # durable before the destination is told: a restart resumes from here
-        body = {"migration": self.m.model_dump(mode="json"), "record": self.record}
+        body = PeerComplete(migration=self.m, record=self.record)
         while True:
             try:
-                await d.peers.call(m.destination, "POST", f"/peer/migrations/{m.id}/complete", body=body)
+                await d.peers.complete(m.destination, m.id, body)
                 break
             except NovacronError as exc:  # the VM runs there: keep asking, never roll back
                 log.warning("migration %s: destination has not adopted %s yet: %s", m.id, m.vm, exc.detail)
@@ -355,8 +358,8 @@ async def abort_destination(d: Deps, m: Migration, phase: str, error: str, *, ti
     """Tell the destination to drop what it prepared and record `phase`; best effort (an error is
     not retried: a destination that restarts decides for itself, machine.recover_destination)."""
     with contextlib.suppress(NovacronError):
-        body = {"phase": phase, "error": error}
-        await d.peers.call(m.destination, "POST", f"/peer/migrations/{m.id}/abort", body=body, timeout=timeout)
+        body = PeerAbort(phase="cancelled" if phase == "cancelled" else "failed", error=error[:4096])
+        await d.peers.abort(m.destination, m.id, body, timeout=timeout)
 
 
 def forget_source(d: Deps, m: Migration) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from novacron.errors import NotFound, NovacronError, Unavailable
 from novacron.migration import libvirt_ops as lv
@@ -18,6 +18,7 @@ from novacron.migration.deps import Deps, now
 from novacron.migration.machine import TERMINAL, Recovery, recover_destination, recover_source
 from novacron.migration.outgoing import abort_destination, forget_source
 from novacron.models.migration import Migration
+from novacron.models.peer import PeerComplete, VmTransfer
 
 if TYPE_CHECKING:
     from novacron.migration.service import MigrationService
@@ -60,7 +61,7 @@ async def recover_one(svc: MigrationService, m: Migration) -> bool:
         rec = await d.run(d.store.get_vm, m.vm)
         decision = recover_destination(local, rec is not None and rec.node == d.node_id)
         if "adopt_local" in decision.actions:
-            record = await d.run(d.get_note, m.id, "record") or {}
+            record = await d.run(svc.incoming.stored_record, m.id)
             await d.run(svc.incoming.adopt, m, record)
         if "destroy_local" in decision.actions:
             await d.run(lv.destroy_unowned, d.driver.conn, m.vm)
@@ -76,12 +77,12 @@ async def recover_one(svc: MigrationService, m: Migration) -> bool:
 
 async def _remote_runs(d: Deps, m: Migration) -> bool | None:
     try:
-        answer = await d.peers.call(m.destination, "GET", f"/peer/vms/{m.vm}", timeout=10)
+        answer = await d.peers.vm(m.destination, m.vm, timeout=10)
     except NotFound:
         return False
     except (Unavailable, NovacronError):
         return None
-    return bool(answer.get("state") == "running")
+    return answer.state == "running"
 
 
 async def _source_actions(d: Deps, m: Migration, decision: Recovery) -> None:
@@ -94,8 +95,7 @@ async def _source_actions(d: Deps, m: Migration, decision: Recovery) -> None:
         await abort_destination(d, m, "failed", f"source agent restarted: {decision.reason}")
     if "adopt_remote" in acts:
         rec = await d.run(d.store.get_vm, m.vm)
-        record: dict[str, Any] = {"spec": rec.spec, "applied": rec.applied, "uuid": rec.uuid} if rec else {}
-        body = {"migration": m.model_dump(mode="json"), "record": record}
-        await d.peers.call(m.destination, "POST", f"/peer/migrations/{m.id}/complete", body=body)
+        record = VmTransfer.model_validate({"spec": rec.spec, "applied": rec.applied, "uuid": rec.uuid}) if rec else None
+        await d.peers.complete(m.destination, m.id, PeerComplete(migration=m, record=record))
     if "forget_local" in acts:
         await d.run(forget_source, d, m)

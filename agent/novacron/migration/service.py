@@ -16,6 +16,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from novacron.auth.node_assertion import NodeSigner
 from novacron.dwcp.tunnel import ChannelReader, make_tls_contexts
 from novacron.errors import Conflict, NotFound, Unavailable
 from novacron.migration import libvirt_ops as lv
@@ -31,6 +32,7 @@ from novacron.migration.peer import PeerClient
 from novacron.migration.wire import ChannelHeader
 from novacron.models.config import AgentConfig
 from novacron.models.migration import Migration, MigrationRequest
+from novacron.models.peer import PeerPrepare, PeerVm, VmTransfer
 from novacron.store import Store, VmRecord
 
 log = logging.getLogger(__name__)
@@ -48,13 +50,13 @@ def _predictor() -> Any:
 
 class MigrationService:
     def __init__(
-        self, config: AgentConfig, store: Store, driver: Any, vms: Any, mode: Any, signing_key: Any,
-        registry: Any = None,
-    ) -> None:  # fmt: skip
+        self, config: AgentConfig, store: Store, driver: Any, vms: Any, mode: Any, registry: Any = None
+    ) -> None:
         dw = config.dwcp
         tls = make_tls_contexts(dw.tls_ca, dw.tls_cert, dw.tls_key) if dw.tls_ca and dw.tls_cert and dw.tls_key else None
         pool = ThreadPoolExecutor(config.system.max_concurrency + 4, thread_name_prefix="migrate")
-        self.d = Deps(config, store, driver, vms, mode, PeerClient(config, signing_key), tls,
+        signer = NodeSigner.load(config.system.node_id, dw.tls_cert, dw.tls_key) if tls is not None else None
+        self.d = Deps(config, store, driver, vms, mode, PeerClient(config, signer), tls,
                       MigrationMetrics(registry), pool)  # fmt: skip
         self.incoming = IncomingSide(self.d)
         self.active: dict[str, OutgoingMigration] = {}
@@ -74,6 +76,7 @@ class MigrationService:
         from novacron.migration.recovery import recover_all
 
         self._spawn(recover_all(self))
+        self._spawn(self.incoming.sweep_forever())
 
     async def stop(self) -> None:
         for om in list(self.active.values()):
@@ -130,15 +133,14 @@ class MigrationService:
         mig_id = ("dry-run-" if dry_run else "") + uuid.uuid4().hex[:12]
         m = Migration(
             id=mig_id, vm=req.vm, source=d.node_id, destination=req.destination, options=req.options,
-            created_at=now(), predicted_duration_s=self._predict(req, int(spec.get("memory_mib", 512))),
+            created_at=now(), predicted_duration_s=self._predict(req, int(spec.get("memory_mib") or 512)),
         )  # fmt: skip
+        record = VmTransfer.model_validate({"spec": rec.spec, "applied": rec.applied, "uuid": rec.uuid})
         if dry_run:  # the destination checks it too, and keeps nothing
-            body = {"migration": m.model_dump(mode="json"), "memory_mib": spec.get("memory_mib", 0),
-                    "vcpus": spec.get("vcpus", 1), "dry_run": True}  # fmt: skip
-            await d.peers.call(req.destination, "POST", f"/peer/migrations/{mig_id}/prepare", body=body)
+            body = PeerPrepare(migration=m, memory_mib=record.spec.memory_mib, vcpus=record.spec.vcpus, dry_run=True)
+            await d.peers.prepare(req.destination, mig_id, body)
             return m
         self._moving[req.vm] = mig_id  # reserved before the first await
-        record = {"spec": rec.spec, "applied": rec.applied, "uuid": rec.uuid}
         use_pba = d.profile_and_flags()[1].prediction
         om = OutgoingMigration(d, m, record, self._predictors.setdefault(req.destination, _predictor()) if use_pba else None)
         self.active[mig_id] = om
@@ -200,37 +202,25 @@ class MigrationService:
         return om.m
 
     # -- finding a VM ---------------------------------------------------------------------------
-    async def peer_vm(self, name: str) -> dict[str, Any]:
+    async def peer_vm(self, name: str) -> PeerVm:
         rec, state = await self.d.run(self._vm_facts, name)
         owned = rec is not None and rec.node == self.d.node_id
         if not owned and state == "missing":
             raise NotFound(f"no VM named {name!r} on {self.d.node_id}", field="vm")
-        return {"vm": name, "node": self.d.node_id, "state": state, "owned": owned}
+        return PeerVm(vm=name, node=self.d.node_id, state=state, owned=owned)
 
     async def locate(self, name: str, own_url: str) -> dict[str, Any]:
         with contextlib.suppress(NotFound):
             here = await self.peer_vm(name)
-            if here["owned"]:
+            if here.owned:
                 return {"vm": name, "node": self.d.node_id, "api_url": own_url}
         peers = self.d.peers.peers()
-        answers = await asyncio.gather(
-            *(self.d.peers.call(p.node_id, "GET", f"/peer/vms/{name}", timeout=10) for p in peers),
-            return_exceptions=True,
-        )
-        found = [(p, a) for p, a in zip(peers, answers, strict=True) if isinstance(a, dict)]
-        for p, a in sorted(found, key=lambda pa: (not pa[1].get("owned"), pa[1].get("state") != "running")):
-            return {"vm": name, "node": a["node"], "api_url": p.api_url}
+        answers = await asyncio.gather(*(self.d.peers.vm(p.node_id, name, timeout=10) for p in peers),
+                                       return_exceptions=True)  # fmt: skip
+        found = [(p, a) for p, a in zip(peers, answers, strict=True) if isinstance(a, PeerVm)]
+        if found:
+            p, _ = min(found, key=lambda pa: (not pa[1].owned, pa[1].state != "running"))
+            return {"vm": name, "node": p.node_id, "api_url": p.api_url}
         down = [p.node_id for p, a in zip(peers, answers, strict=True) if isinstance(a, Unavailable)]
         extra = f" ({', '.join(down)} did not answer)" if down else ""
         raise NotFound(f"no VM named {name!r} on {self.d.node_id} or any of its peers{extra}", field="vm")
-
-    # -- destination half (peer API) ------------------------------------------------------------
-    async def peer_prepare(self, mig_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.incoming.prepare(mig_id, body)
-
-    async def peer_complete(self, mig_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.incoming.complete(mig_id, body)
-
-    async def peer_abort(self, mig_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.incoming.abort(mig_id, body)
-

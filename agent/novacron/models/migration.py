@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from novacron.models.vm import VM_NAME_PATTERN
 
+MIGRATION_ID_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
+NODE_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
 MigrationPhase = Literal[
     "pending", "preparing", "transferring", "switchover", "completed", "failed", "cancelled"
 ]
@@ -67,10 +69,10 @@ class MigrationProgress(_Strict):
 class Migration(_Strict):
     """A migration as the API returns it."""
 
-    id: str
-    vm: str
-    source: str
-    destination: str
+    id: str = Field(pattern=MIGRATION_ID_PATTERN)
+    vm: str = Field(pattern=VM_NAME_PATTERN)
+    source: str = Field(pattern=NODE_ID_PATTERN)
+    destination: str = Field(pattern=NODE_ID_PATTERN)
     options: MigrationOptions = Field(default_factory=MigrationOptions)
     phase: MigrationPhase = "pending"
     error: str | None = None

@@ -33,6 +33,9 @@ class Health(_Strict):
     components: dict[str, ComponentHealth] = Field(default_factory=dict)
     boot_time_s: float | None = None
     mode: str | None = None
+    quarantined_records: int = Field(
+        default=0, description="Stored records that failed their checks and were set aside (status degraded)."
+    )
 
 
 class Capacity(_Strict):

@@ -132,7 +132,7 @@ async def _migrations(ctx: BootContext) -> None:
     svc = _svc(ctx)
     cfg = svc.config
     service = MigrationService(
-        cfg, svc.store, svc.hypervisor, svc.vms, svc.mode, ctx.signing_key, registry=ctx.get("registry")
+        cfg, svc.store, svc.hypervisor, svc.vms, svc.mode, registry=ctx.get("registry")
     )
     try:
         await service.start(cfg.api.listen_address, cfg.dwcp.listen_port)
@@ -150,15 +150,21 @@ async def _stop_migrations(ctx: BootContext) -> None:
 
 
 async def _api(ctx: BootContext) -> None:
+    from novacron.runtime.access import start_access
     from novacron.runtime.server import start_api_server
 
-    ctx.api_server = await start_api_server(_svc(ctx), ctx.signing_key)
+    svc = _svc(ctx)
+    ctx.access = await start_access(svc, ctx.signing_key)
+    ctx.api_server = await start_api_server(svc, ctx.access.authenticator)
 
 
 async def _stop_api(ctx: BootContext) -> None:
     server = ctx.get("api_server")
     if server is not None:
         await server.stop()
+    access = ctx.get("access")
+    if access is not None:
+        await access.stop()
 
 
 async def _monitoring(ctx: BootContext) -> None:

@@ -13,6 +13,7 @@ import uvicorn
 
 from novacron.api.app import create_app
 from novacron.api.services import AgentServices
+from novacron.auth.authenticator import Authenticator
 
 
 @dataclass
@@ -33,12 +34,9 @@ class ApiServer:
 KEEPALIVE_S = 60
 
 
-async def start_api_server(svc: AgentServices, signing_key: Any) -> ApiServer:
-    from novacron.auth.tokens import verify_token
-
+async def start_api_server(svc: AgentServices, authenticator: Authenticator) -> ApiServer:
     cfg = svc.config
-    issuer = cfg.auth.issuer
-    app = create_app(svc, lambda token: verify_token(signing_key, token, issuer=issuer))
+    app = create_app(svc, authenticator)
     tls = cfg.api.tls_cert is not None
     config = uvicorn.Config(
         app,

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from novacron.store.base import Store
 from novacron.store.migrations import LATEST_VERSION, SchemaTooNew
-from novacron.store.records import Event, VmRecord
+from novacron.store.records import AuditEntry, Event, Quarantined, Revocation, VmRecord
 
-__all__ = ["LATEST_VERSION", "Event", "SchemaTooNew", "Store", "VmRecord", "open_store"]
+__all__ = [
+    "LATEST_VERSION", "AuditEntry", "Event", "Quarantined", "Revocation", "SchemaTooNew", "Store", "VmRecord",
+    "open_store",
+]
 
 
 def open_store(url: str) -> Store:

@@ -93,6 +93,34 @@ STEPS: tuple[SchemaStep, ...] = (
             "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ),
     ),
+    SchemaStep(
+        version=2,
+        name="revoked tokens, audit log, quarantine",
+        sqlite=(
+            "CREATE TABLE revoked_tokens ("
+            " token_id TEXT PRIMARY KEY, revoked_at TEXT NOT NULL, expires_at TEXT NOT NULL,"
+            " reason TEXT NOT NULL, revoked_by TEXT NOT NULL)",
+            "CREATE TABLE audit ("
+            " id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, principal TEXT NOT NULL,"
+            " token_id TEXT, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL,"
+            " source TEXT NOT NULL)",
+            "CREATE TABLE quarantine ("
+            " id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,"
+            " key TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL)",
+        ),
+        postgresql=(
+            "CREATE TABLE revoked_tokens ("
+            " token_id TEXT PRIMARY KEY, revoked_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ NOT NULL,"
+            " reason TEXT NOT NULL, revoked_by TEXT NOT NULL)",
+            "CREATE TABLE audit ("
+            " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at TIMESTAMPTZ NOT NULL,"
+            " principal TEXT NOT NULL, token_id TEXT, method TEXT NOT NULL, path TEXT NOT NULL,"
+            " status INTEGER NOT NULL, source TEXT NOT NULL)",
+            "CREATE TABLE quarantine ("
+            " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at TIMESTAMPTZ NOT NULL,"
+            " kind TEXT NOT NULL, key TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL)",
+        ),
+    ),
 )
 
 LATEST_VERSION: int = STEPS[-1].version

@@ -9,14 +9,16 @@ can share one database by passing `?options=-csearch_path%3D<schema>`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Literal
 
 import psycopg
 
 from novacron.errors import Unavailable
 from novacron.store.base import (
+    Statement,
     Store,
     check_limit,
     check_text,
@@ -126,33 +128,31 @@ class PostgresStore(Store):
         with self._conn() as pg:
             pg.execute("SELECT 1").fetchone()
 
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._conn() as pg:
+            return list(pg.execute(_pg(sql), tuple(params)).fetchall())
+
+    def _write(self, statements: Sequence[Statement]) -> list[int]:
+        with self._conn(write=True) as pg:
+            return [pg.execute(_pg(sql), tuple(params)).rowcount for sql, params in statements]
+
+    def _ts(self, value: datetime) -> datetime:
+        return as_utc(value, "timestamp")
+
+    def _dt(self, value: Any) -> datetime:
+        return as_utc(value, "timestamp")
+
     # -- VMs ------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _vm(row: tuple[Any, ...]) -> VmRecord:
-        name, spec, applied, uuid, node, meta, created, updated = row
-        return VmRecord(
-            name=name,
-            spec=load_json(spec),
-            applied=None if applied is None else load_json(applied),
-            uuid=uuid,
-            node=node,
-            meta=load_json(meta),
-            created_at=as_utc(created, "created_at"),
-            updated_at=as_utc(updated, "updated_at"),
-        )
-
-    def get_vm(self, name: str) -> VmRecord | None:
+    def _load_vms(self, name: str | None = None) -> list[dict[str, Any]]:
         with self._conn() as pg:
-            row = pg.execute(f"SELECT {_VM_COLUMNS} FROM vms WHERE name = %s", (name,)).fetchone()
-        return None if row is None else self._vm(row)
+            if name is None:
+                rows = pg.execute(f'SELECT {_VM_COLUMNS} FROM vms ORDER BY name COLLATE "C"').fetchall()
+            else:
+                rows = pg.execute(f"SELECT {_VM_COLUMNS} FROM vms WHERE name = %s", (name,)).fetchall()
+        return [_vm_fields(r) for r in rows]
 
-    def list_vms(self) -> list[VmRecord]:
-        with self._conn() as pg:
-            rows = pg.execute(f'SELECT {_VM_COLUMNS} FROM vms ORDER BY name COLLATE "C"').fetchall()
-        return [self._vm(r) for r in rows]
-
-    def put_vm(self, rec: VmRecord) -> None:
+    def _save_vm(self, rec: VmRecord) -> None:
         params = (
             check_text(rec.name, "name"),
             dump_json(rec.spec, "spec"),
@@ -221,7 +221,7 @@ class PostgresStore(Store):
 
     # -- migrations -----------------------------------------------------------------------------
 
-    def put_migration(self, mig_id: str, vm: str, phase: str, doc: dict[str, Any]) -> None:
+    def _save_migration(self, mig_id: str, vm: str, phase: str, doc: dict[str, Any]) -> None:
         now = utcnow()
         params = (
             check_text(mig_id, "id"),
@@ -240,18 +240,15 @@ class PostgresStore(Store):
                 params,
             )
 
-    def get_migration(self, mig_id: str) -> dict[str, Any] | None:
+    def _load_migrations(self, *, mig_id: str | None = None, vm: str | None = None) -> list[tuple[str, Any]]:
+        sql, args = "SELECT id, doc FROM migrations", ()
+        if mig_id is not None:
+            sql, args = sql + " WHERE id = %s", (mig_id,)
+        elif vm is not None:
+            sql, args = sql + " WHERE vm = %s", (vm,)
         with self._conn() as pg:
-            row = pg.execute("SELECT doc FROM migrations WHERE id = %s", (mig_id,)).fetchone()
-        return None if row is None else load_json(row[0])
-
-    def list_migrations(self, *, vm: str | None = None) -> list[dict[str, Any]]:
-        with self._conn() as pg:
-            if vm is None:
-                rows = pg.execute("SELECT doc FROM migrations ORDER BY seq").fetchall()
-            else:
-                rows = pg.execute("SELECT doc FROM migrations WHERE vm = %s ORDER BY seq", (vm,)).fetchall()
-        return [load_json(r[0]) for r in rows]
+            rows = pg.execute(sql + " ORDER BY seq", args).fetchall()
+        return [(i, load_json(d)) for i, d in rows]
 
     def delete_migration(self, mig_id: str) -> bool:
         with self._conn(write=True) as pg:
@@ -271,3 +268,17 @@ class PostgresStore(Store):
                 "INSERT INTO kv (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params,
             )
+
+
+def _pg(sql: str) -> str:
+    """The base's `?` placeholders in psycopg's style (our SQL holds no other `?` or `%`)."""
+    return sql.replace("?", "%s")
+
+
+def _vm_fields(row: tuple[Any, ...]) -> dict[str, Any]:
+    name, spec, applied, uuid, node, meta, created, updated = row
+    return {
+        "name": name, "spec": load_json(spec), "applied": None if applied is None else load_json(applied),
+        "uuid": uuid, "node": node, "meta": load_json(meta),
+        "created_at": as_utc(created, "created_at"), "updated_at": as_utc(updated, "updated_at"),
+    }  # fmt: skip

@@ -70,3 +70,40 @@ class Event:
     kind: str
     subject: str
     detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """A client token refused before its expiry; kept until then."""
+
+    token_id: str
+    revoked_at: datetime
+    expires_at: datetime
+    reason: str
+    revoked_by: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One mutating API call: who (the credential's subject), what, and how it ended. No bodies."""
+
+    at: datetime
+    principal: str
+    token_id: str | None
+    method: str
+    path: str
+    status: int
+    source: str
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A stored record that failed its checks when read back, moved aside with the reason."""
+
+    id: int
+    at: datetime
+    kind: str
+    key: str
+    reason: str
+    raw: str

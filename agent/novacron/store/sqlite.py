@@ -6,10 +6,11 @@ other processes (the CLI) read while the agent writes, and `:memory:` keeps work
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, Literal
 
 from novacron.errors import Unavailable
 from novacron.store.base import (
+    Statement,
     Store,
     check_limit,
     check_text,
@@ -49,11 +51,31 @@ def sqlite_path_from_url(url: str) -> str:
     return "/" + rest.lstrip("/")
 
 
-def _ts(value: datetime) -> str:
+def _private_file(path: Path) -> None:
+    """Create the database file 0600 (its directory 0700 when we make it), whatever the umask.
+
+    SQLite gives the -wal and -shm files the mode of the database file, and the store holds VM
+    specs with cloud-init user_data: nobody but the agent's user reads them.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for extra in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if extra.exists() and extra.stat().st_mode & 0o077:
+            os.chmod(extra, 0o600)
+
+
+def _ts_text(value: datetime) -> str:
     return as_utc(value, "timestamp").isoformat(timespec="microseconds")
 
 
-def _dt(text: str) -> datetime:
+def _dt_text(text: str) -> datetime:
     return as_utc(datetime.fromisoformat(text), "timestamp")
 
 
@@ -67,7 +89,7 @@ class SqliteStore(Store):
         self._closed = False
         try:
             if self.path != MEMORY:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                _private_file(Path(self.path))
             self._db = sqlite3.connect(
                 self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
@@ -128,7 +150,7 @@ class SqliteStore(Store):
                     db.execute(sql)
                 db.execute(
                     "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
-                    (step.version, step.name, _ts(utcnow())),
+                    (step.version, step.name, _ts_text(utcnow())),
                 )
 
     def schema_version(self) -> int:
@@ -145,33 +167,31 @@ class SqliteStore(Store):
         with self._conn() as db:
             db.execute("SELECT 1").fetchone()
 
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._conn() as db:
+            return list(db.execute(sql, tuple(params)).fetchall())
+
+    def _write(self, statements: Sequence[Statement]) -> list[int]:
+        with self._conn(write=True) as db:
+            return [db.execute(sql, tuple(params)).rowcount for sql, params in statements]
+
+    def _ts(self, value: datetime) -> str:
+        return _ts_text(value)
+
+    def _dt(self, value: Any) -> datetime:
+        return _dt_text(value)
+
     # -- VMs ------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _vm(row: tuple[Any, ...]) -> VmRecord:
-        name, spec, applied, uuid, node, meta, created, updated = row
-        return VmRecord(
-            name=name,
-            spec=load_json(spec),
-            applied=None if applied is None else load_json(applied),
-            uuid=uuid,
-            node=node,
-            meta=load_json(meta),
-            created_at=_dt(created),
-            updated_at=_dt(updated),
-        )
-
-    def get_vm(self, name: str) -> VmRecord | None:
+    def _load_vms(self, name: str | None = None) -> list[dict[str, Any]]:
         with self._conn() as db:
-            row = db.execute(f"SELECT {_VM_COLUMNS} FROM vms WHERE name = ?", (name,)).fetchone()
-        return None if row is None else self._vm(row)
+            if name is None:
+                rows = db.execute(f"SELECT {_VM_COLUMNS} FROM vms ORDER BY name").fetchall()
+            else:
+                rows = db.execute(f"SELECT {_VM_COLUMNS} FROM vms WHERE name = ?", (name,)).fetchall()
+        return [_vm_fields(r) for r in rows]
 
-    def list_vms(self) -> list[VmRecord]:
-        with self._conn() as db:
-            rows = db.execute(f"SELECT {_VM_COLUMNS} FROM vms ORDER BY name").fetchall()
-        return [self._vm(r) for r in rows]
-
-    def put_vm(self, rec: VmRecord) -> None:
+    def _save_vm(self, rec: VmRecord) -> None:
         params = (
             check_text(rec.name, "name"),
             dump_json(rec.spec, "spec"),
@@ -179,8 +199,8 @@ class SqliteStore(Store):
             rec.uuid,
             check_text(rec.node, "node"),
             dump_json(rec.meta, "meta"),
-            _ts(rec.created_at),
-            _ts(utcnow()),
+            _ts_text(rec.created_at),
+            _ts_text(utcnow()),
         )
         with self._conn(write=True) as db:
             created, updated = db.execute(
@@ -191,7 +211,7 @@ class SqliteStore(Store):
                 " RETURNING created_at, updated_at",
                 params,
             ).fetchone()
-        rec.created_at, rec.updated_at = _dt(created), _dt(updated)
+        rec.created_at, rec.updated_at = _dt_text(created), _dt_text(updated)
 
     def delete_vm(self, name: str) -> bool:
         with self._conn(write=True) as db:
@@ -202,7 +222,7 @@ class SqliteStore(Store):
     def add_event(self, kind: str, subject: str, detail: dict[str, Any]) -> Event:
         at = utcnow()
         params = (
-            _ts(at),
+            _ts_text(at),
             check_text(kind, "kind"),
             check_text(subject, "subject"),
             dump_json(detail, "detail"),
@@ -211,7 +231,7 @@ class SqliteStore(Store):
             cur = db.execute("INSERT INTO events (at, kind, subject, detail) VALUES (?, ?, ?, ?)", params)
             event_id = cur.lastrowid
         assert event_id is not None
-        return Event(id=event_id, at=_dt(params[0]), kind=kind, subject=subject, detail=load_json(params[3]))
+        return Event(id=event_id, at=_dt_text(params[0]), kind=kind, subject=subject, detail=load_json(params[3]))
 
     def list_events(
         self, *, subject: str | None = None, kind: str | None = None, limit: int = 100
@@ -229,12 +249,12 @@ class SqliteStore(Store):
         sql += " ORDER BY id DESC LIMIT ?"
         with self._conn() as db:
             rows = db.execute(sql, (*args, check_limit(limit))).fetchall()
-        return [Event(id=i, at=_dt(at), kind=k, subject=s, detail=load_json(d)) for i, at, k, s, d in rows]
+        return [Event(id=i, at=_dt_text(at), kind=k, subject=s, detail=load_json(d)) for i, at, k, s, d in rows]
 
     # -- migrations -----------------------------------------------------------------------------
 
-    def put_migration(self, mig_id: str, vm: str, phase: str, doc: dict[str, Any]) -> None:
-        now = _ts(utcnow())
+    def _save_migration(self, mig_id: str, vm: str, phase: str, doc: dict[str, Any]) -> None:
+        now = _ts_text(utcnow())
         params = (
             check_text(mig_id, "id"),
             check_text(vm, "vm"),
@@ -251,18 +271,15 @@ class SqliteStore(Store):
                 params,
             )
 
-    def get_migration(self, mig_id: str) -> dict[str, Any] | None:
+    def _load_migrations(self, *, mig_id: str | None = None, vm: str | None = None) -> list[tuple[str, Any]]:
+        sql, args = "SELECT id, doc FROM migrations", ()
+        if mig_id is not None:
+            sql, args = sql + " WHERE id = ?", (mig_id,)
+        elif vm is not None:
+            sql, args = sql + " WHERE vm = ?", (vm,)
         with self._conn() as db:
-            row = db.execute("SELECT doc FROM migrations WHERE id = ?", (mig_id,)).fetchone()
-        return None if row is None else load_json(row[0])
-
-    def list_migrations(self, *, vm: str | None = None) -> list[dict[str, Any]]:
-        with self._conn() as db:
-            if vm is None:
-                rows = db.execute("SELECT doc FROM migrations ORDER BY rowid").fetchall()
-            else:
-                rows = db.execute("SELECT doc FROM migrations WHERE vm = ? ORDER BY rowid", (vm,)).fetchall()
-        return [load_json(r[0]) for r in rows]
+            rows = db.execute(sql + " ORDER BY rowid", args).fetchall()
+        return [(i, load_json(d)) for i, d in rows]
 
     def delete_migration(self, mig_id: str) -> bool:
         with self._conn(write=True) as db:
@@ -282,3 +299,12 @@ class SqliteStore(Store):
                 "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params,
             )
+
+
+def _vm_fields(row: tuple[Any, ...]) -> dict[str, Any]:
+    name, spec, applied, uuid, node, meta, created, updated = row
+    return {
+        "name": name, "spec": load_json(spec), "applied": None if applied is None else load_json(applied),
+        "uuid": uuid, "node": node, "meta": load_json(meta),
+        "created_at": _dt_text(created), "updated_at": _dt_text(updated),
+    }  # fmt: skip

@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 
 from novacron.api.app import create_app
 from novacron.api.services import AgentServices
-from novacron.auth.tokens import mint_token, verify_token
+from novacron.auth.authenticator import Authenticator
+from novacron.auth.tokens import mint_token
 from novacron.boot import BootProgress
 from novacron.models.config import AgentConfig
 from novacron.secrets.key import SigningKey, generate_key_text
@@ -26,13 +27,13 @@ def key() -> SigningKey:
 def client(key: SigningKey) -> TestClient:
     cfg = AgentConfig.model_validate({"api": {"max_body_bytes": 2048}})
     svc = AgentServices(config=cfg, progress=BootProgress())
-    app = create_app(svc, lambda token: verify_token(key, token, issuer=ISSUER))
+    app = create_app(svc, Authenticator(key, ISSUER, cfg.auth.max_token_ttl_s))
     return TestClient(app, raise_server_exceptions=False)
 
 
 def _auth(key: SigningKey, **kw: object) -> dict[str, str]:
     token = mint_token(key, subject="t", ttl_s=int(kw.pop("ttl", 300)), issuer=str(kw.pop("issuer", ISSUER)),
-                       now=kw.pop("now", None))  # type: ignore[arg-type]
+                       now=kw.pop("now", None), scopes=list(kw.pop("scopes", ["operate"])))  # type: ignore[arg-type]
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -49,6 +50,8 @@ def test_health_needs_no_token(client: TestClient) -> None:
         ({}, "missing token"),
         ({"Authorization": "Basic dXNlcjpwYXNz"}, "expected 'Authorization: Bearer <token>'"),
         ({"Authorization": "Bearer not-a-jwt"}, "malformed"),
+        ({"Authorization": "Bearer "}, "expected 'Authorization: Bearer <token>'"),
+        ({"Authorization": "NovaCron-Node not-a-jws"}, "malformed"),
     ],
 )
 def test_refusals_are_401_problems(client: TestClient, headers: dict[str, str], reason: str) -> None:
@@ -120,3 +123,25 @@ def test_openapi_is_generated_from_models(client: TestClient) -> None:
     put = doc["paths"]["/api/v1/vms/{name}"]["put"]
     assert put["security"] == [{"bearerAuth": []}]
     assert "dry_run" in {p["name"] for p in put["parameters"]}
+
+
+def test_a_token_minted_to_outlive_the_maximum_is_refused(client: TestClient, key: SigningKey) -> None:
+    r = client.get("/api/v1/vms", headers=_auth(key, ttl=31 * 86400))
+    assert r.status_code == 401 and r.json()["detail"] == "lifetime over the maximum"
+
+
+def test_a_token_without_scopes_is_403_naming_the_scope(client: TestClient, key: SigningKey) -> None:
+    r = client.get("/api/v1/vms", headers=_auth(key, scopes=[]))
+    assert r.status_code == 403
+    assert "'read' scope" in r.json()["detail"] and r.json()["field"] == "Authorization"
+
+
+def test_unknown_scopes_grant_nothing(client: TestClient, key: SigningKey) -> None:
+    r = client.put("/api/v1/vms/web", json={"name": "web"}, headers=_auth(key, scopes=["vms:write", "root", "*"]))
+    assert r.status_code == 403
+
+
+def test_openapi_documents_403(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    assert "403" in doc["paths"]["/api/v1/vms/{name}"]["put"]["responses"]
+    assert not [p for p in doc["paths"] if p.startswith("/api/v1/peer")]

@@ -24,23 +24,25 @@ def _run_threads(target, n: int = THREADS) -> None:  # type: ignore[no-untyped-d
 def test_many_threads_putting_vms(store: Store) -> None:
     def work(t: int) -> None:
         for i in range(PER_THREAD):
-            store.put_vm(VmRecord(f"vm-{t}-{i}", {"t": t, "i": i, "ü": "✓"}, None, None, f"node-{t}"))
+            labels = {"t": str(t), "i": str(i), "u": "✓"}
+            store.put_vm(VmRecord(f"vm-{t}-{i}", {"name": f"vm-{t}-{i}", "labels": labels}, None, None, f"node-{t}"))
 
     _run_threads(work)
     vms = store.list_vms()
     assert len(vms) == THREADS * PER_THREAD
     assert {v.name for v in vms} == {f"vm-{t}-{i}" for t in range(THREADS) for i in range(PER_THREAD)}
-    assert all(v.spec == {"t": int(v.node[5:]), "i": int(v.name.rsplit("-", 1)[1]), "ü": "✓"} for v in vms)
+    assert all(v.spec["labels"] == {"t": v.node[5:], "i": v.name.rsplit("-", 1)[1], "u": "✓"} for v in vms)
 
 
 def test_threads_mixing_every_operation(store: Store) -> None:
     def work(t: int) -> None:
         for i in range(PER_THREAD // 2):
             name = f"shared-{i % 5}"  # every thread fights over the same five rows
-            store.put_vm(VmRecord(name, {"by": t, "i": i}, None, None, "node-1"))
+            store.put_vm(VmRecord(name, {"name": name, "labels": {"by": str(t), "i": str(i)}}, None, None, "node-1"))
             assert store.get_vm(name) is not None
             store.add_event("tick", f"thread-{t}", {"i": i})
-            store.put_migration(f"m-{t}-{i}", name, "pending", {"id": f"m-{t}-{i}"})
+            doc = {"id": f"m-{t}-{i}", "vm": name, "source": "node-1", "destination": "node-2"}
+            store.put_migration(f"m-{t}-{i}", name, "pending", doc)
             store.set_kv(f"k-{t}", str(i))
             store.list_events(subject=f"thread-{t}", limit=5)
 
@@ -91,18 +93,19 @@ def test_concurrent_first_opens_migrate_once(store_url: str) -> None:
         for s in opened:
             s.close()
     with open_store(store_url) as s:
-        s.put_vm(VmRecord("after", {}, None, None, "n"))
+        s.put_vm(VmRecord("after", {"name": "after"}, None, None, "n"))
         assert [v.name for v in s.list_vms()] == ["after"]
 
 
 def test_from_asyncio_via_to_thread(store: Store) -> None:
     async def main() -> list[bool]:
         puts = [
-            asyncio.to_thread(store.put_vm, VmRecord(f"a-{i}", {"i": i}, None, None, "n")) for i in range(40)
+            asyncio.to_thread(store.put_vm, VmRecord(f"a-{i}", {"name": f"a-{i}", "vcpus": i + 1}, None, None, "n"))
+            for i in range(40)
         ]
         await asyncio.gather(*puts)
         return await asyncio.gather(*(asyncio.to_thread(store.delete_vm, f"a-{i}") for i in range(0, 40, 2)))
 
     deleted = asyncio.run(main())
     assert deleted == [True] * 20
-    assert sorted(v.spec["i"] for v in store.list_vms()) == list(range(1, 40, 2))
+    assert sorted(v.spec["vcpus"] - 1 for v in store.list_vms()) == list(range(1, 40, 2))

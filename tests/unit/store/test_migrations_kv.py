@@ -53,10 +53,16 @@ def test_list_by_vm(store: Store) -> None:
 def test_bad_migration_input_names_the_field(store: Store) -> None:
     with pytest.raises(InvalidInput) as err:
         store.put_migration("", "vm", "pending", {})
-    assert err.value.field == "id"
+    assert err.value.field == "migration.id"
     with pytest.raises(InvalidInput) as err:
-        store.put_migration("m", "vm", "pending", {"progress": float("nan")})
-    assert err.value.field == "doc"
+        store.put_migration("m", "vm", "pending", {**doc("m", "vm"), "progress": {"bytes_total": float("nan")}})
+    assert err.value.field == "migration.progress.bytes_total"
+    with pytest.raises(InvalidInput) as err:
+        store.put_migration("m", "vm", "pending", {**doc("m", "vm"), "source": "bad node\x00"})
+    assert err.value.field == "migration.source"
+    with pytest.raises(InvalidInput) as err:
+        store.put_migration("m", "other", "pending", doc("m", "vm"))
+    assert err.value.field == "migration"
     assert store.list_migrations() == []
 
 

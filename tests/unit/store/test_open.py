@@ -49,7 +49,7 @@ def test_default_config_url_opens_in_data_dir(tmp_path: Path) -> None:
 def test_sqlite_is_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "wal.db"
     with open_store(f"sqlite:///{path}") as s:
-        s.put_vm(VmRecord("a", {}, None, None, "n"))
+        s.put_vm(VmRecord("a", {"name": "a"}, None, None, "n"))
         assert Path(f"{path}-wal").exists()
         other = sqlite3.connect(path)
         try:  # journal_mode=WAL is persistent: any other connection sees it

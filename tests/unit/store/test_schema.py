@@ -27,14 +27,14 @@ def test_fresh_database_gets_every_step(store_url: str, raw_sql: RawSql) -> None
 
 def test_reopen_is_a_no_op_and_keeps_data(store_url: str, raw_sql: RawSql) -> None:
     with open_store(store_url) as s:
-        s.put_vm(VmRecord("a", {"x": 1}, None, None, "node-1"))
+        s.put_vm(VmRecord("a", {"name": "a", "vcpus": 3}, None, None, "node-1"))
         s.set_kv("k", "v")
     before = raw_sql("SELECT version, name, applied_at FROM schema_version ORDER BY version")
     for _ in range(2):
         with open_store(store_url) as s:
             assert s.schema_version() == LATEST_VERSION
             got = s.get_vm("a")
-            assert got is not None and got.spec == {"x": 1}
+            assert got is not None and got.spec == {"name": "a", "vcpus": 3}
             assert s.get_kv("k") == "v"
     assert raw_sql("SELECT version, name, applied_at FROM schema_version ORDER BY version") == before
 

@@ -19,8 +19,18 @@ def health_report(svc: AgentServices) -> Health:
             mode = svc.mode.status().mode
         except Exception:  # health must answer even if a service misbehaves
             mode = None
+    quarantined = 0
+    if svc.store is not None:
+        try:
+            quarantined = svc.store.count_quarantined()
+        except Exception:  # health must answer even if the store does not
+            quarantined = 0
+    status = snap["status"]
+    if quarantined and status == "healthy":
+        status = "degraded"
     return Health(
-        status=snap["status"],
+        status=status,
+        quarantined_records=quarantined,
         node_id=svc.config.system.node_id,
         version=__version__,
         phase=snap.get("phase"),

@@ -1,0 +1,36 @@
+"""Waiting in tests: poll a condition with a deadline, never sleep a fixed time before asserting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def until(what: str, fn: Callable[[], T | None], timeout: float = 30.0, every: float = 0.05) -> T:
+    """The first truthy value of `fn()`; AssertionError naming `what` (and the last value) at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
+        time.sleep(every)
+
+
+async def until_async(what: str, fn: Callable[[], Awaitable[T | None]], timeout: float = 30.0, every: float = 0.05) -> T:
+    """`until` for coroutines."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while True:
+        last = await fn()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
+        await asyncio.sleep(every)

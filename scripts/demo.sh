@@ -28,7 +28,7 @@ for n in "${NODES[@]}"; do
   echo "== $n"; novacron status --url "http://127.0.0.1:$port"
 done
 
-NOVACRON_TOKEN=$(novacron token create --config "$DEMO/node-a/novacron.yaml" --ttl 3600)
+NOVACRON_TOKEN=$(novacron token create --config "$DEMO/node-a/novacron.yaml" --scope operate --ttl 3600 2>/dev/null)
 export NOVACRON_TOKEN
 if [[ ${DEMO_WITH:-ansible} == terraform ]]; then
   TF=$DEMO/terraform

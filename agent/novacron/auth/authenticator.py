@@ -33,11 +33,13 @@ class Authenticator:
         return Principal("client", claims.subject, claims.token_id, granted(claims.scopes))
 
     def node(self, token: str, *, method: str, target: str, body: bytes) -> Principal:
+        """A node's assertion; without a cluster CA (dwcp.tls_ca) this node can check none."""
         if self.nodes is None:
-            raise Forbidden(
-                "this node has no cluster CA to check node certificates with (dwcp.tls_ca)", field="Authorization"
-            )
-        node = self.nodes.verify(token, method=method, target=target, body=body)
+            raise AuthError("not a node of this cluster", scheme=node_assertion.SCHEME)
+        try:
+            node = self.nodes.verify(token, method=method, target=target, body=body)
+        except AuthError as exc:
+            raise AuthError(exc.reason, scheme=node_assertion.SCHEME) from None
         return Principal("node", f"node:{node}", node=node)
 
     @staticmethod

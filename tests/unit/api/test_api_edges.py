@@ -51,14 +51,14 @@ def test_health_needs_no_token(client: TestClient) -> None:
         ({"Authorization": "Basic dXNlcjpwYXNz"}, "expected 'Authorization: Bearer <token>'"),
         ({"Authorization": "Bearer not-a-jwt"}, "malformed"),
         ({"Authorization": "Bearer "}, "expected 'Authorization: Bearer <token>'"),
-        ({"Authorization": "NovaCron-Node not-a-jws"}, "malformed"),
+        ({"Authorization": "NovaCron-Node not-a-jws"}, "not a node of this cluster"),
     ],
 )
 def test_refusals_are_401_problems(client: TestClient, headers: dict[str, str], reason: str) -> None:
     r = client.get("/api/v1/vms", headers=headers)
     assert r.status_code == 401
     assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.headers["www-authenticate"].startswith("Bearer")
+    assert r.headers["www-authenticate"].startswith(headers.get("Authorization", "Bearer").split()[0].replace("Basic", "Bearer"))
     assert r.json()["detail"] == reason
 
 

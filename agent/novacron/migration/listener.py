@@ -1,7 +1,9 @@
 """The agent's DWCP listener: accepts mutually authenticated channels from peer agents and hands
 each to the migration it names (see wire.py). A channel that names no migration this agent knows
-is aborted; so is one that does not start with a header within HEADER_TIMEOUT_S. TLS pipes come in
-on the same port (tunnel/pipe.py); their handshake and header are read in a worker thread."""
+is aborted; so is one that does not start with a header within HEADER_TIMEOUT_S of its HELLO.
+TLS pipes come in on the same port (tunnel/pipe.py): their handshake and header are read on the
+event loop (tunnel/pipe_accept.py), within the port's deadline for unauthenticated connections
+and under its caps (tunnel/admission.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ import ssl
 from collections.abc import Callable
 
 from novacron.dwcp.tunnel import ChannelError, ChannelReader, ChannelServer
-from novacron.dwcp.tunnel.pipe import abort, accept_pipe
+from novacron.dwcp.tunnel.admission import Limits
+from novacron.dwcp.tunnel.pipe import abort
+from novacron.dwcp.tunnel.pipe_accept import accept_pipe
 from novacron.migration.wire import ChannelHeader, HeaderError, HeaderParser
 
 log = logging.getLogger(__name__)
@@ -24,19 +28,21 @@ DispatchPipe = Callable[[ChannelHeader, ssl.SSLSocket], str | None]
 
 class MigrationListener:
     """`dispatch(header, reader, first_bytes)` returns None when it took the channel, else why not;
-    `dispatch_pipe(header, tls_socket)` the same for a pipe."""
+    `dispatch_pipe(header, tls_socket)` the same for a pipe. `limits`: for connections that have
+    not authenticated yet (the defaults of tunnel/admission.py)."""
 
     def __init__(
-        self, host: str, port: int, tls: ssl.SSLContext, dispatch: Dispatch, dispatch_pipe: DispatchPipe | None = None
-    ) -> None:
+        self, host: str, port: int, tls: ssl.SSLContext, dispatch: Dispatch, dispatch_pipe: DispatchPipe | None = None,
+        *, limits: Limits | None = None,
+    ) -> None:  # fmt: skip
         # little decoded data queued for QEMU: what waits here at the switch-over is downtime. The
         # kernel sizes the receive buffers (autotuning, up to net.ipv4.tcp_rmem[2]): a fixed
         # SO_RCVBUF is capped by net.core.rmem_max (4 MiB here), which held one pipe to ~45 MB/s
         # at 50 ms RTT, a third of the link (benchmarks/README.md). On HDE channels credit
         # (tunnel/reader.py) bounds the decoded bytes in flight whatever the buffers hold.
         self._server = ChannelServer(
-            host, port, ssl=tls, sndbuf=None, rcvbuf=None, output_limit=4 << 20,
-            pipe_handler=self._on_pipe if dispatch_pipe else None,
+            host, port, ssl=tls, sndbuf=None, rcvbuf=None, output_limit=4 << 20, limits=limits,
+            pipe_handler=self._take_pipe if dispatch_pipe else None,
         )
         self._tls = tls
         self._dispatch = dispatch
@@ -88,41 +94,28 @@ class MigrationListener:
             log.warning("DWCP channel for migration %s refused: %s", parser.header.migration, refused)
             reader.abort(refused)
 
-    def _on_pipe(self, sock: socket.socket) -> None:
-        task = asyncio.create_task(self._route_pipe(sock))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _route_pipe(self, sock: socket.socket) -> None:
+    async def _take_pipe(self, sock: socket.socket) -> None:
+        """A pipe's handshake and header (the server bounds the time and logs a failure), then the
+        migration it names takes it."""
         assert self._dispatch_pipe is not None
-        try:
-            tls, header = await asyncio.to_thread(_read_pipe_header, sock, self._tls)
-        except (HeaderError, OSError) as exc:  # ssl.SSLError and timeouts are OSErrors
-            log.warning("DWCP pipe refused: %s", exc)
-            abort(sock)
-            sock.close()
-            return
+        parser = HeaderParser()
+        tls, peer = await accept_pipe(sock, self._tls, _until_header(parser))
+        header = parser.header
+        assert header is not None
+        # `peer` is the certificate's CN (a node's is its node_id): what a check against the
+        # migration's source would compare, once dispatch_pipe takes it
         refused = self._dispatch_pipe(header, tls)
         if refused:
-            log.warning("DWCP pipe for migration %s refused: %s", header.migration, refused)
+            log.warning("DWCP pipe from %s for migration %s refused: %s", peer, header.migration, refused)
             abort(tls)
             tls.close()
 
 
-def _read_pipe_header(sock: socket.socket, ctx: ssl.SSLContext) -> tuple[ssl.SSLSocket, ChannelHeader]:
-    """TLS handshake, then the migration header a byte at a time (never a byte past it: the rest
-    is QEMU's), all within HEADER_TIMEOUT_S per step."""
-    tls = accept_pipe(sock, ctx, HEADER_TIMEOUT_S)
-    try:
-        parser = HeaderParser()
-        while parser.header is None:
-            byte = tls.recv(1)
-            if not byte:
-                raise HeaderError("pipe ended before its header")
-            parser.feed(byte)
-    except BaseException:
-        abort(tls)
-        tls.close()
-        raise
-    tls.settimeout(None)
-    return tls, parser.header
+def _until_header(parser: HeaderParser) -> Callable[[bytes], bool]:
+    """Feeds the pipe's bytes to `parser`; True once the header is complete (raises HeaderError)."""
+
+    def take(byte: bytes) -> bool:
+        parser.feed(byte)
+        return parser.header is not None
+
+    return take

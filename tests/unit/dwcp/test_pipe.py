@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder
 from novacron.dwcp.tunnel import ChannelServer, make_tls_contexts, open_channel, sockopts
-from novacron.dwcp.tunnel.pipe import BUF, DestPipe, SourcePipe, accept_pipe, connect_pipe
+from novacron.dwcp.tunnel.admission import Limits
+from novacron.dwcp.tunnel.pipe import BUF, DestPipe, SourcePipe, connect_pipe
+from novacron.dwcp.tunnel.pipe_accept import accept_pipe
 from novacron.dwcp.tunnel.pipe_wire import (
     MAX_DATA,
     PREAMBLE,
@@ -36,6 +38,12 @@ from novacron.migration.listener import MigrationListener
 from tests.unit.dwcp.conftest import Pki
 
 MIB = 1 << 20
+
+
+def accept_blocking(sock: socket.socket, ctx: ssl.SSLContext, timeout: float = 10.0) -> ssl.SSLSocket:
+    """The server side of connect_pipe for tests that play an agent in a thread (no event loop)."""
+    sock.settimeout(timeout)
+    return ctx.wrap_socket(sock, server_side=True, suppress_ragged_eofs=False)
 
 
 # -- the return direction's records ---------------------------------------------------------------
@@ -92,8 +100,11 @@ def test_listener_hands_pipes_over_and_still_serves_amst_streams(pki: Pki) -> No
     client_tls = make_tls_contexts(pki.ca, pki.client_cert, pki.client_key).client
     handed: list[socket.socket] = []
 
+    async def take(sock: socket.socket) -> None:
+        handed.append(sock)
+
     async def main() -> tuple[bytes, bytes]:
-        async with ChannelServer(ssl=server_tls, pipe_handler=handed.append) as srv:
+        async with ChannelServer(ssl=server_tls, pipe_handler=take) as srv:
             ch = await open_channel("127.0.0.1", srv.port, streams=2, ssl=client_tls, server_hostname="localhost")
             reader = await srv.accept()
             await ch.write(b"amst bytes")
@@ -122,8 +133,11 @@ def test_listener_drops_a_silent_connection(pki: Pki) -> None:
     server_tls = make_tls_contexts(pki.ca, pki.server_cert, pki.server_key).server
     handed: list[socket.socket] = []
 
+    async def take(sock: socket.socket) -> None:
+        handed.append(sock)
+
     async def main() -> bytes:
-        async with ChannelServer(ssl=server_tls, pipe_handler=handed.append, hello_timeout=0.3) as srv:
+        async with ChannelServer(ssl=server_tls, pipe_handler=take, limits=Limits(deadline_s=0.3)) as srv:
             raw = socket.create_connection(("127.0.0.1", srv.port))
             raw.settimeout(5)
             got = await asyncio.to_thread(raw.recv, 10)
@@ -149,7 +163,7 @@ class Ends:
     def _accept_pipe(self, lsock: socket.socket) -> ssl.SSLSocket:
         sock, _ = lsock.accept()
         assert sock.recv(len(PREAMBLE), socket.MSG_WAITALL) == PREAMBLE
-        tls = accept_pipe(sock, self.server_tls)
+        tls = accept_blocking(sock, self.server_tls)
         assert tls.recv(1) == b"h"  # the one-byte header these tests send
         tls.settimeout(None)
         return tls
@@ -262,7 +276,7 @@ def test_a_pipe_keeps_little_unsent_in_the_kernel_when_asked(pki: Pki) -> None:
     def server() -> None:
         sock, _ = lsock.accept()
         sock.recv(len(PREAMBLE), socket.MSG_WAITALL)
-        accept_pipe(sock, server_tls, timeout=5).recv(1)
+        accept_blocking(sock, server_tls, timeout=5).recv(1)
 
     got: dict[int | None, int] = {}
     for lowat in (128 << 10, None):
@@ -285,9 +299,12 @@ def test_the_agents_dwcp_port_leaves_socket_buffers_to_the_kernel() -> None:
     default = fresh.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
     fresh.close()
 
+    async def take(sock: socket.socket) -> None:
+        handed.append(sock)
+
     async def main() -> int:
         server = listener._server
-        server._pipe_handler = handed.append  # the listener's own sockets, handed to this test
+        server._pipe_handler = take  # the listener's own sockets, handed to this test
         await server.start()
         try:
             raw = socket.create_connection(("127.0.0.1", server.port))
@@ -397,7 +414,7 @@ def test_a_pipe_client_from_another_ca_is_refused(pki: Pki) -> None:
         sock, _ = lsock.accept()
         sock.recv(len(PREAMBLE), socket.MSG_WAITALL)
         try:
-            accept_pipe(sock, server_tls, timeout=5)
+            asyncio.run(asyncio.wait_for(accept_pipe(sock, server_tls, lambda _: True), 5))
         except (ssl.SSLError, OSError) as exc:
             outcome.append(exc)
 

@@ -17,7 +17,8 @@ source's switchover gate how far the destination QEMU has read. One SSL object i
 two threads at once: a pipe's reader is one thread, its writers share a lock.
 
 A pipe connection starts with the plaintext PREAMBLE, so the agent's one DWCP port serves both
-AMST streams (which start with a TLS ClientHello) and pipes (tunnel/server.py).
+AMST streams (which start with a TLS ClientHello) and pipes (tunnel/server.py). The accepting
+side's handshake runs on the event loop (pipe_accept.py), not in a thread.
 """
 
 from __future__ import annotations
@@ -67,14 +68,6 @@ def connect_pipe(
     tls.sendall(header)
     tls.settimeout(None)
     return tls
-
-
-def accept_pipe(sock: socket.socket, ctx: ssl.SSLContext, timeout: float = 10.0) -> ssl.SSLSocket:
-    """The server side of connect_pipe, after the listener consumed the preamble (blocking)."""
-    sock.setblocking(True)
-    sock.settimeout(timeout)
-    sockopts.set_nodelay(sock, True)
-    return ctx.wrap_socket(sock, server_side=True, suppress_ragged_eofs=False)
 
 
 def abort(*socks: socket.socket | None) -> None:

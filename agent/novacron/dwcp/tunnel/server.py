@@ -2,34 +2,46 @@
 their HELLO, and hands out one ChannelReader per channel (see reader.py for the receiving logic).
 
 A client without a valid certificate fails the TLS handshake inside asyncio and never reaches the
-HELLO step; a connection that does not say HELLO within `hello_timeout` is dropped.
+HELLO step. Before it authenticates, a connection is bounded (admission.py): one deadline from the
+accept to its HELLO (to its header, for a pipe), and caps on how many such connections may be
+open at once, in all and per source address; a connection over a cap is reset at once. Every
+handshake runs on the event loop, so stalled connections cost a socket each, never a thread.
 
 With a `pipe_handler`, the same port also takes TLS pipes (pipe.py): a connection whose first
 bytes are the pipe PREAMBLE (an AMST stream starts with a TLS ClientHello instead) is handed,
-preamble consumed, TLS not yet started, to the handler as a plain socket.
+preamble consumed, TLS not yet started, to the handler as a plain socket. The handler is awaited
+within the deadline and owns the socket from then on (pipe_accept.py does its handshake).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import socket
 import ssl
-from collections.abc import Callable
+import struct
+from collections.abc import Awaitable, Callable
 
 from novacron.dwcp.amst import AmstProtocolError, FrameParser, FrameType
 from novacron.dwcp.amst.frames import FLAG_CREDIT, FLAG_HDE, HEADER, SESSION_ID_LEN, encode_frame
 from novacron.dwcp.tunnel import sockopts
+from novacron.dwcp.tunnel.admission import Admission, Limits, Throttle, source_of
 from novacron.dwcp.tunnel.pipe_wire import PREAMBLE
 from novacron.dwcp.tunnel.reader import ChannelReader
 
 log = logging.getLogger(__name__)
 HELLO_MAX = 4096
+# accept() out of descriptors or buffers: what it waits before trying again (the error repeats
+# at once otherwise, and the loop would spin)
+ACCEPT_RETRY_S = 0.1
+PipeHandler = Callable[[socket.socket], Awaitable[None]]
 
 
 class StreamProtocol(asyncio.Protocol):
-    """One incoming connection: parses the HELLO, then passes every byte to its ChannelReader."""
+    """One incoming connection: parses the HELLO, then passes every byte to its ChannelReader.
+    `settled` is done once the HELLO was taken or refused, or the connection was lost."""
 
     def __init__(self, server: ChannelServer) -> None:
         self.server = server
@@ -37,7 +49,7 @@ class StreamProtocol(asyncio.Protocol):
         self.channel: ChannelReader | None = None
         self.idx = -1
         self._hello = bytearray()
-        self._timer: asyncio.TimerHandle | None = None
+        self.settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -48,7 +60,6 @@ class StreamProtocol(asyncio.Protocol):
             # this end only writes small control frames (HELLO_ACK, CREDIT, FIN_ACK): no Nagle, or a
             # CREDIT waits for the ACK of the previous one and the sender stalls on its raw window
             sockopts.set_nodelay(sock, True)
-        self._timer = asyncio.get_running_loop().call_later(self.server.hello_timeout, self._no_hello)
 
     def data_received(self, data: bytes) -> None:
         if self.channel is not None:
@@ -70,8 +81,6 @@ class StreamProtocol(asyncio.Protocol):
             return self._refuse(str(exc))
         if frame.type != FrameType.HELLO or len(frame.payload) != SESSION_ID_LEN:
             return self._refuse(f"expected HELLO, got {frame.type.name}")
-        if self._timer is not None:
-            self._timer.cancel()
         self.idx = frame.stream
         channel, why = self.server._join(
             frame.payload, frame.stream, bool(frame.flags & FLAG_HDE), self.transport
@@ -84,6 +93,7 @@ class StreamProtocol(asyncio.Protocol):
             channel.enable_credit()
         self.transport.write(encode_frame(FrameType.HELLO_ACK, stream=self.idx, flags=FLAG_CREDIT if credit else 0))
         self.channel = channel
+        self._settle()
         if rest:
             channel.on_data(self.idx, rest)
 
@@ -91,23 +101,20 @@ class StreamProtocol(asyncio.Protocol):
         return False  # close our side too; connection_lost reports it
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._settle()
         if self.transport is not None:
             self.server._conns.discard(self.transport)
         if self.channel is not None:
             self.channel.on_lost(self.idx, exc)
             self.server._forget(self.channel)
 
-    def _no_hello(self) -> None:
-        if self.channel is None and self.transport is not None:
-            log.warning(
-                "DWCP connection from %s sent no HELLO in time", self.transport.get_extra_info("peername")
-            )
-            self.transport.abort()
+    def _settle(self) -> None:
+        if not self.settled.done():
+            self.settled.set_result(None)
 
     def _refuse(self, why: str) -> None:
         log.warning("DWCP connection refused: %s", why)
+        self._settle()
         if self.transport is not None:
             idx = max(self.idx, 0)
             self.transport.write(encode_frame(FrameType.ABORT, stream=idx, payload=why.encode()[:HELLO_MAX]))
@@ -115,7 +122,8 @@ class StreamProtocol(asyncio.Protocol):
 
 
 class ChannelServer:
-    """Listens for DWCP channels. Use `async with ChannelServer(...) as srv:` then `await srv.accept()`."""
+    """Listens for DWCP channels. Use `async with ChannelServer(...) as srv:` then `await srv.accept()`.
+    `limits` bound the connections that have not authenticated yet (admission.py)."""
 
     def __init__(
         self,
@@ -128,15 +136,15 @@ class ChannelServer:
         reorder_limit: int = 64 << 20,
         output_limit: int = 32 << 20,
         max_streams: int = 512,
-        hello_timeout: float = 15.0,
-        pipe_handler: Callable[[socket.socket], None] | None = None,
+        limits: Limits | None = None,
+        pipe_handler: PipeHandler | None = None,
     ) -> None:
         self.host, self.port = host, port
         self._ssl = ssl
         self._bufs = (sndbuf, rcvbuf)
         self._limits = (reorder_limit, output_limit, max_streams)
-        self.hello_timeout = hello_timeout
-        self._server: asyncio.Server | None = None
+        self.admission = Admission(limits or Limits())
+        self._throttle = Throttle(self.admission.limits.log_interval_s)
         self._sessions: dict[bytes, ChannelReader] = {}
         self._accepted: asyncio.Queue[ChannelReader] = asyncio.Queue()
         self._conns: set[asyncio.Transport] = set()
@@ -158,16 +166,8 @@ class ChannelServer:
             self.host, self.port, lambda s: sockopts.tune_socket(s, sndbuf=sndbuf, rcvbuf=rcvbuf)
         )
         self.port = sock.getsockname()[1]
-        if self._pipe_handler is not None:
-            self._listen = sock
-            self._acceptor = asyncio.create_task(self._accept_loop(sock), name="dwcp-accept")
-            return
-        self._server = await asyncio.get_running_loop().create_server(
-            lambda: StreamProtocol(self),
-            sock=sock,
-            ssl=self._ssl,
-            ssl_handshake_timeout=self.hello_timeout if self._ssl else None,
-        )
+        self._listen = sock
+        self._acceptor = asyncio.create_task(self._accept_loop(sock), name="dwcp-accept")
 
     async def accept(self) -> ChannelReader:
         return await self._accepted.get()
@@ -175,35 +175,63 @@ class ChannelServer:
     async def _accept_loop(self, lsock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            conn, _ = await loop.sock_accept(lsock)
-            task = asyncio.create_task(self._sort(conn))
+            try:
+                conn, addr = await loop.sock_accept(lsock)
+            except OSError as exc:  # the listener itself stays: nothing here may end the loop
+                self._warn(("accept", exc.errno), "DWCP accept failed: %s", exc)
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    await asyncio.sleep(ACCEPT_RETRY_S)
+                continue
+            source = source_of(addr)
+            why = self.admission.admit(source)
+            if why is not None:
+                _reset(conn)
+                self._warn((source, "cap"), "DWCP connection from %s reset: %s", addr, why)
+                continue
+            task = asyncio.create_task(self._sort(conn, addr, source))
             self._sorting.add(task)
             task.add_done_callback(self._sorting.discard)
 
-    async def _sort(self, conn: socket.socket) -> None:
-        """Pipe or AMST stream, by the first bytes (peeked, so TLS still sees its ClientHello)."""
+    async def _sort(self, conn: socket.socket, addr: object, source: str) -> None:
+        """Pipe or AMST stream, by the first bytes (peeked, so TLS still sees its ClientHello),
+        then its handshake, all within the one deadline and holding one of the source's slots."""
+        owned = True  # until the socket goes to the pipe handler or to an asyncio transport
         try:
-            async with asyncio.timeout(self.hello_timeout):
-                head = await _peek(conn, len(PREAMBLE))
-        except (OSError, TimeoutError):
-            conn.close()
-            return
-        except asyncio.CancelledError:  # the server is closing
-            conn.close()
-            raise
-        assert self._pipe_handler is not None
-        if head == PREAMBLE:
-            conn.recv(len(PREAMBLE))
-            self._pipe_handler(conn)
-            return
-        try:
-            await asyncio.get_running_loop().connect_accepted_socket(
-                lambda: StreamProtocol(self), conn, ssl=self._ssl,
-                ssl_handshake_timeout=self.hello_timeout if self._ssl else None,
+            async with asyncio.timeout(self.admission.limits.deadline_s):
+                if self._pipe_handler is not None and await _peek(conn, len(PREAMBLE)) == PREAMBLE:
+                    conn.recv(len(PREAMBLE))
+                    owned = False
+                    await self._pipe_handler(conn)
+                    return
+                owned = False
+                await self._stream(conn)
+        except TimeoutError:
+            self._warn(
+                (source, "deadline"), "DWCP connection from %s closed: not authenticated within %.1f s",
+                addr, self.admission.limits.deadline_s,
             )  # fmt: skip
-        except (OSError, ssl.SSLError, TimeoutError) as exc:
-            log.warning("DWCP connection failed before its HELLO: %r", exc)
-            conn.close()
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError; a pipe's bad header a ValueError
+            self._warn((source, "failed"), "DWCP connection from %s failed before it authenticated: %r", addr, exc)
+        finally:
+            self.admission.release(source)
+            if owned:
+                conn.close()
+
+    async def _stream(self, conn: socket.socket) -> None:
+        """An AMST stream: TLS in asyncio, then its HELLO (the transport owns the socket)."""
+        proto = StreamProtocol(self)
+        transport, _ = await asyncio.get_running_loop().connect_accepted_socket(lambda: proto, conn, ssl=self._ssl)
+        try:
+            await proto.settled
+        except BaseException:  # the deadline
+            transport.abort()
+            raise
+
+    def _warn(self, key: object, msg: str, *args: object) -> None:
+        """A warning, at most one per key and interval; the line counts those it stands for."""
+        count = self._throttle.note(key, asyncio.get_running_loop().time())
+        if count is not None:
+            log.warning(msg + (f" [{count} such since the last such line]" if count > 1 else ""), *args)
 
     async def close(self) -> None:
         if self._acceptor is not None:
@@ -213,14 +241,8 @@ class ChannelServer:
             if self._listen is not None:
                 self._listen.close()
             self._acceptor = None
-        if self._server is not None:
-            self._server.close()
         for t in list(self._conns):
             t.abort()
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
-        self._server = None
 
     def _join(
         self, session: bytes, idx: int, hde: bool, transport: asyncio.Transport | None
@@ -264,3 +286,10 @@ async def _peek(conn: socket.socket, n: int) -> bytes:
 def _settle(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
+
+
+def _reset(conn: socket.socket) -> None:
+    """Close with a reset: no TIME_WAIT here for a connection refused at once."""
+    with contextlib.suppress(OSError):
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()

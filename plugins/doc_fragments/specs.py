@@ -48,11 +48,12 @@ options:
         type: int
       base_image:
         description:
-        - Path of an image to overlay copy-on-write.
+        - Absolute path of an image to overlay copy-on-write, inside the agent's hypervisor.image_dirs.
         type: str
       pool:
         description:
         - Storage pool.
+        - Must match C(^[a-zA-Z0-9][a-zA-Z0-9_.:+-]{0,63}$).
         type: str
         default: default
       bus:
@@ -75,10 +76,12 @@ options:
       network:
         description:
         - libvirt network name.
+        - Must match C(^[a-zA-Z0-9][a-zA-Z0-9_.:+-]{0,63}$).
         type: str
       bridge:
         description:
         - Host bridge.
+        - Must match C(^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,14}$).
         type: str
       mac:
         description:
@@ -120,12 +123,12 @@ options:
     suboptions:
       kernel:
         description:
-        - Path of the kernel on the node.
+        - Absolute path of the kernel on the node, inside the agent's hypervisor.image_dirs.
         type: str
         required: true
       initrd:
         description:
-        - Path of the initramfs.
+        - Absolute path of the initramfs, inside the agent's hypervisor.image_dirs.
         type: str
       cmdline:
         description:
@@ -139,7 +142,7 @@ options:
     type: bool
   labels:
     description:
-    - Free-form string labels.
+    - Free-form string labels (one line each).
     - Left out, the current value is kept; a new resource gets none.
     type: dict
 '''

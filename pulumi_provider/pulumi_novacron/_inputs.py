@@ -25,7 +25,7 @@ class BootSpecArgs:
     @property
     @pulumi.getter
     def kernel(self) -> pulumi.Input[str]:
-        """Path of the kernel on the node."""
+        """Absolute path of the kernel on the node, inside the agent's hypervisor.image_dirs."""
         return pulumi.get(self, "kernel")
 
     @kernel.setter
@@ -35,7 +35,7 @@ class BootSpecArgs:
     @property
     @pulumi.getter
     def initrd(self) -> pulumi.Input[str] | None:
-        """Path of the initramfs."""
+        """Absolute path of the initramfs, inside the agent's hypervisor.image_dirs."""
         return pulumi.get(self, "initrd")
 
     @initrd.setter
@@ -140,7 +140,7 @@ class DiskSpecArgs:
     @property
     @pulumi.getter(name="baseImage")
     def base_image(self) -> pulumi.Input[str] | None:
-        """Path of an image to overlay copy-on-write."""
+        """Absolute path of an image to overlay copy-on-write, inside the agent's hypervisor.image_dirs."""
         return pulumi.get(self, "base_image")
 
     @base_image.setter
@@ -150,7 +150,7 @@ class DiskSpecArgs:
     @property
     @pulumi.getter
     def pool(self) -> pulumi.Input[str] | None:
-        """Storage pool. Default: `"default"`."""
+        """Storage pool. Must match `^[a-zA-Z0-9][a-zA-Z0-9_.:+-]{0,63}$`. Default: `"default"`."""
         return pulumi.get(self, "pool")
 
     @pool.setter
@@ -298,7 +298,7 @@ class NetworkSpecArgs:
     @property
     @pulumi.getter
     def network(self) -> pulumi.Input[str] | None:
-        """libvirt network name."""
+        """libvirt network name. Must match `^[a-zA-Z0-9][a-zA-Z0-9_.:+-]{0,63}$`."""
         return pulumi.get(self, "network")
 
     @network.setter
@@ -308,7 +308,7 @@ class NetworkSpecArgs:
     @property
     @pulumi.getter
     def bridge(self) -> pulumi.Input[str] | None:
-        """Host bridge."""
+        """Host bridge. Must match `^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,14}$`."""
         return pulumi.get(self, "bridge")
 
     @bridge.setter

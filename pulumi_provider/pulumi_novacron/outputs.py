@@ -25,13 +25,13 @@ class BootSpec:
     @property
     @pulumi.getter
     def kernel(self) -> str:
-        """Path of the kernel on the node."""
+        """Absolute path of the kernel on the node, inside the agent's hypervisor.image_dirs."""
         return pulumi.get(self, "kernel")
 
     @property
     @pulumi.getter
     def initrd(self) -> str | None:
-        """Path of the initramfs."""
+        """Absolute path of the initramfs, inside the agent's hypervisor.image_dirs."""
         return pulumi.get(self, "initrd")
 
     @property
@@ -108,13 +108,13 @@ class DiskSpec:
     @property
     @pulumi.getter(name="baseImage")
     def base_image(self) -> str | None:
-        """Path of an image to overlay copy-on-write."""
+        """Absolute path of an image to overlay copy-on-write, inside the agent's hypervisor.image_dirs."""
         return pulumi.get(self, "base_image")
 
     @property
     @pulumi.getter
     def pool(self) -> str | None:
-        """Storage pool. Default: `"default"`."""
+        """Storage pool. Must match `^[a-zA-Z0-9][a-zA-Z0-9_.:+-]{0,63}$`. Default: `"default"`."""
         return pulumi.get(self, "pool")
 
     @property
@@ -310,13 +310,13 @@ class NetworkSpec:
     @property
     @pulumi.getter
     def network(self) -> str | None:
-        """libvirt network name."""
+        """libvirt network name. Must match `^[a-zA-Z0-9][a-zA-Z0-9_.:+-]{0,63}$`."""
         return pulumi.get(self, "network")
 
     @property
     @pulumi.getter
     def bridge(self) -> str | None:
-        """Host bridge."""
+        """Host bridge. Must match `^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,14}$`."""
         return pulumi.get(self, "bridge")
 
     @property

@@ -147,7 +147,7 @@ class VirtualMachineArgs:
     @property
     @pulumi.getter
     def labels(self) -> pulumi.Input[Mapping[str, pulumi.Input[str]]] | None:
-        """Free-form string labels."""
+        """Free-form string labels (one line each)."""
         return pulumi.get(self, "labels")
 
     @labels.setter
@@ -320,7 +320,7 @@ class VirtualMachine(pulumi.CustomResource):
     @property
     @pulumi.getter
     def labels(self) -> pulumi.Output[Mapping[str, str]]:
-        """Free-form string labels."""
+        """Free-form string labels (one line each)."""
         return pulumi.get(self, "labels")
 
     @property

@@ -7,14 +7,28 @@ against them by tests, so a field added here shows up everywhere or fails a test
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from novacron.models.text import LINE_RULE, TEXT_RULE, Line
 
 VM_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
 MAC_PATTERN = r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"
 LABEL_KEY_PATTERN = r"^[a-zA-Z0-9]([a-zA-Z0-9_./-]{0,61}[a-zA-Z0-9])?$"
+# libvirt pool and network names: no '/', and nothing a shell, a path or an XML attribute must quote.
+POOL_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.:+-]{0,63}$"
+NETWORK_NAME_PATTERN = POOL_NAME_PATTERN
+# A Linux interface name: at most 15 bytes, no '/', ':' or space, never "." or "..".
+BRIDGE_NAME_PATTERN = r"^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,14}$"
+PATH_MAX = 4096
+LABEL_VALUE_MAX = 256
+
+HostPath = Annotated[str, StringConstraints(min_length=1, max_length=PATH_MAX), LINE_RULE]
+LabelValue = Annotated[str, StringConstraints(max_length=LABEL_VALUE_MAX), LINE_RULE]
+CloudInitDocument = Annotated[str, StringConstraints(max_length=65536), TEXT_RULE]
 
 VmState = Literal["running", "stopped", "paused"]
 ActualState = Literal["running", "stopped", "paused", "shutting_down", "crashed", "missing", "unknown"]
@@ -27,14 +41,16 @@ class _Strict(BaseModel):
 class DiskSpec(_Strict):
     """One disk: a fresh volume of `size_gib`, or a copy-on-write overlay of `base_image`."""
 
-    name: str = Field(
+    name: Line = Field(
         pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$", description="Disk name, unique within the VM."
     )
     size_gib: int | None = Field(default=None, ge=1, le=65536, description="Size of a new volume.")
-    base_image: str | None = Field(
-        default=None, min_length=1, description="Path of an image to overlay copy-on-write."
+    base_image: HostPath | None = Field(
+        default=None,
+        description="Absolute path of an image to overlay copy-on-write, inside the agent's "
+        "hypervisor.image_dirs.",
     )
-    pool: str = Field(default="default", min_length=1, max_length=64, description="Storage pool.")
+    pool: Line = Field(default="default", pattern=POOL_NAME_PATTERN, description="Storage pool.")
     bus: Literal["virtio", "sata", "scsi", "ide"] = Field(default="virtio", description="Disk bus.")
 
     @model_validator(mode="after")
@@ -47,9 +63,11 @@ class DiskSpec(_Strict):
 class NetworkSpec(_Strict):
     """One NIC on a libvirt network or a host bridge."""
 
-    network: str | None = Field(default=None, min_length=1, description="libvirt network name.")
-    bridge: str | None = Field(default=None, min_length=1, max_length=15, description="Host bridge.")
-    mac: str | None = Field(default=None, pattern=MAC_PATTERN, description="Fixed MAC address.")
+    network: Line | None = Field(
+        default=None, pattern=NETWORK_NAME_PATTERN, description="libvirt network name."
+    )
+    bridge: Line | None = Field(default=None, pattern=BRIDGE_NAME_PATTERN, description="Host bridge.")
+    mac: Line | None = Field(default=None, pattern=MAC_PATTERN, description="Fixed MAC address.")
     model: Literal["virtio", "e1000", "rtl8139"] = Field(default="virtio", description="NIC model.")
 
     @model_validator(mode="after")
@@ -67,25 +85,29 @@ class NetworkSpec(_Strict):
 class CloudInitSpec(_Strict):
     """NoCloud seed: becomes an ISO labelled `cidata` attached to the VM."""
 
-    user_data: str | None = Field(default=None, max_length=65536, description="cloud-init user-data.")
-    meta_data: str | None = Field(default=None, max_length=65536, description="cloud-init meta-data.")
-    network_config: str | None = Field(
-        default=None, max_length=65536, description="cloud-init network-config (v1 or v2)."
+    user_data: CloudInitDocument | None = Field(default=None, description="cloud-init user-data.")
+    meta_data: CloudInitDocument | None = Field(default=None, description="cloud-init meta-data.")
+    network_config: CloudInitDocument | None = Field(
+        default=None, description="cloud-init network-config (v1 or v2)."
     )
 
 
 class BootSpec(_Strict):
     """Direct kernel boot (`-kernel/-initrd/-append`), for appliances and test guests."""
 
-    kernel: str = Field(min_length=1, description="Path of the kernel on the node.")
-    initrd: str | None = Field(default=None, min_length=1, description="Path of the initramfs.")
-    cmdline: str = Field(default="", max_length=4096, description="Kernel command line.")
+    kernel: HostPath = Field(
+        description="Absolute path of the kernel on the node, inside the agent's hypervisor.image_dirs."
+    )
+    initrd: HostPath | None = Field(
+        default=None, description="Absolute path of the initramfs, inside the agent's hypervisor.image_dirs."
+    )
+    cmdline: Line = Field(default="", max_length=4096, description="Kernel command line.")
 
 
 class VirtualMachineSpec(_Strict):
     """What the user declares. Every field here is writable from every face."""
 
-    name: str = Field(pattern=VM_NAME_PATTERN, description="VM name, unique per cluster.")
+    name: Line = Field(pattern=VM_NAME_PATTERN, description="VM name, unique per cluster.")
     vcpus: int = Field(default=1, ge=1, le=1024, description="Virtual CPUs.")
     memory_mib: int = Field(default=512, ge=16, le=4194304, description="Memory in MiB.")
     disks: list[DiskSpec] = Field(default_factory=list, max_length=26, description="Disks.")
@@ -94,7 +116,9 @@ class VirtualMachineSpec(_Strict):
     boot: BootSpec | None = Field(default=None, description="Direct kernel boot.")
     state: VmState = Field(default="running", description="Desired power state.")
     autostart: bool = Field(default=False, description="Start with the host.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Free-form string labels.")
+    labels: dict[str, LabelValue] = Field(
+        default_factory=dict, description="Free-form string labels (one line each)."
+    )
 
     @field_validator("disks")
     @classmethod
@@ -105,16 +129,14 @@ class VirtualMachineSpec(_Strict):
             raise ValueError(f"disk names must be unique, repeated: {', '.join(sorted(dup))}")
         return v
 
-    @field_validator("labels")
+    @field_validator("labels", mode="before")
     @classmethod
-    def _label_keys(cls, v: dict[str, str]) -> dict[str, str]:
-        import re
-
-        for key, value in v.items():
-            if not re.match(LABEL_KEY_PATTERN, key):
-                raise ValueError(f"label key {key!r} must match {LABEL_KEY_PATTERN}")
-            if len(value) > 256:
-                raise ValueError(f"label {key!r} value is longer than 256 characters")
+    def _label_keys(cls, v: Any) -> Any:
+        """Keys first, so a value's error path (`labels.<key>`) only ever names a valid key."""
+        if isinstance(v, dict):
+            for key in v:
+                if isinstance(key, str) and not re.fullmatch(LABEL_KEY_PATTERN, key):
+                    raise ValueError(f"label key {key[:64]!r} must match {LABEL_KEY_PATTERN}")
         return v
 
 

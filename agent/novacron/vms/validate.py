@@ -26,7 +26,11 @@ def spec_from_dict(doc: Any) -> VirtualMachineSpec:
         errors = e.errors()
         first = errors[0]
         field = ".".join(str(p) for p in first["loc"]) or None
-        reason = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+        reason = (
+            "unknown field"
+            if first["type"] == "extra_forbidden"
+            else first["msg"].removeprefix("Value error, ")
+        )
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise InvalidInput(f"{reason}{more}", field=field) from e
 

@@ -29,7 +29,7 @@ from novacron.models.config import AgentConfig
 from novacron.models.vm import VirtualMachineSpec
 from novacron.store import open_store
 from novacron.vms.service import VmService
-from tests.tooling.guest import GuestImage, SerialLog, build_guest, kernel_cmdline
+from tests.tooling.guest import GuestImage, SerialLog, build_guest, guest_image_dirs, kernel_cmdline
 from tests.tooling.libvirtd import ensure_system_libvirtd, libvirt_skip_reason
 
 pytestmark = [pytest.mark.integration, pytest.mark.root, pytest.mark.slow, pytest.mark.asyncio]
@@ -66,7 +66,7 @@ async def svc(uri: str) -> AsyncIterator[VmService]:
         {
             "system": {"node_id": "it-node", "data_dir": str(data)},
             "hypervisor": {"uri": uri, "storage_pool": pool, "max_vcpus": 2, "max_memory_mib": 1024,
-                           "shutdown_timeout_s": 60},
+                           "shutdown_timeout_s": 60, "image_dirs": [*guest_image_dirs(), str(data / "images")]},
         }
     )  # fmt: skip
     driver = HypervisorDriver(cfg.hypervisor, cfg.system.node_id, data)
@@ -112,7 +112,8 @@ def state(lv: libvirt.virConnect, name: str) -> list[int]:
 
 async def test_real_guest_lifecycle(svc: VmService, lv: libvirt.virConnect, guest: GuestImage) -> None:
     driver = svc.driver
-    base = driver.data_dir / "base.raw"  # an overlay's base image, never written to
+    base = driver.data_dir / "images" / "base.raw"  # an overlay's base image, never written to
+    base.parent.mkdir()
     with open(base, "wb") as f:
         f.truncate(64 << 20)
     os.chmod(base, 0o644)

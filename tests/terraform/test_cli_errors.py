@@ -64,7 +64,7 @@ resource "novacron_vm" "img" {
     result = tf.run("plan", expect=1)
     (diag,) = _diagnostics(result.out)
     assert diag.startswith("Invalid input: disks[0].base_image")
-    assert 'base_image = "/nonexistent/image.qcow2"' in diag and "does not exist" in diag
+    assert 'base_image = "/nonexistent/image.qcow2"' in diag and "inside hypervisor.image_dirs" in diag
     assert live_agent.client().get_vm("tf-missing-image") is None
 
 

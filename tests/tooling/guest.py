@@ -42,6 +42,7 @@ __all__ = [
     "SerialLog",
     "build_guest",
     "default_cache_dir",
+    "guest_image_dirs",
     "guest_memory_mib",
     "guest_skip_reason",
     "kernel_cmdline",
@@ -123,6 +124,12 @@ def guest_memory_mib(wss_mb: int) -> int:
     """Smallest sensible guest RAM for a working set: the set, its checksums, kernel and initramfs."""
     _positive("wss_mb", wss_mb, minimum=1)
     return wss_mb + wss_mb // 256 + 160
+
+
+def guest_image_dirs(cache_dir: Path | str | None = None) -> list[str]:
+    """An agent's ``hypervisor.image_dirs`` for this guest: the cache its kernel and initrd live in
+    (an agent refuses kernels and initrds outside its image roots)."""
+    return [str(Path(cache_dir) if cache_dir is not None else default_cache_dir())]
 
 
 def guest_skip_reason() -> str | None:

@@ -9,6 +9,7 @@ we were doing, and every state change waits until libvirt reports the target sta
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,6 +92,20 @@ class HypervisorDriver:
 
     def vm_dir(self, name: str) -> Path:
         return self.data_dir / "vms" / name
+
+    def image_roots(self) -> list[Path]:
+        """Directories base images, kernels and initrds may come from, symlinks resolved.
+
+        `hypervisor.image_dirs`, or else the agent's own: the configured pool's directory and
+        data_dir/images. Nothing else: whoever declares a VM can read the files its disks and kernel name.
+        """
+        dirs = list(self.cfg.image_dirs)
+        if not dirs:
+            pool = storage.lookup_pool(self.conn, self.cfg.storage_pool)
+            with calling(f"reading storage pool {self.cfg.storage_pool!r}"):
+                target = storage.pool_directory(pool) if pool is not None else None
+            dirs = [target or self.pool_dir(self.cfg.storage_pool), self.data_dir / "images"]
+        return [Path(os.path.realpath(d)) for d in dirs]
 
     # -- lookups ----------------------------------------------------------------------------
     def lookup(self, name: str) -> libvirt.virDomain | None:

@@ -57,6 +57,13 @@ def dir_pool_target(pool: libvirt.virStoragePool) -> Path | None:
     return Path(path) if root.get("type") == "dir" and path else None
 
 
+def pool_directory(pool: libvirt.virStoragePool) -> Path | None:
+    """The directory a pool keeps its volumes in as files (dir, fs, netfs); None for other types."""
+    root = ET.fromstring(pool.XMLDesc(0))
+    path = root.findtext("target/path")
+    return Path(path) if root.get("type") in ("dir", "fs", "netfs") and path else None
+
+
 def ensure_pool(conn: libvirt.virConnect, name: str, directory: Path) -> libvirt.virStoragePool:
     """The configured pool, defined as a directory pool under data_dir when it does not exist yet.
 

@@ -148,6 +148,20 @@ class HypervisorConfig(_Section):
     max_memory_mib: int = Field(default=65536, ge=64, description="Ceiling for live memory changes.")
     storage_pool: str = Field(default="default")
     shutdown_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    image_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Directories that VM base images, kernels and initrds must be in (absolute; "
+        "symlinks are followed and must stay inside); empty: the storage pool's directory and "
+        "data_dir/images.",
+    )
+
+    @field_validator("image_dirs")
+    @classmethod
+    def _absolute_dirs(cls, v: list[Path]) -> list[Path]:
+        relative = [str(p) for p in v if not p.is_absolute()]
+        if relative:
+            raise ValueError(f"must be absolute paths: {', '.join(relative)}")
+        return v
 
 
 class StoreConfig(_Section):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -45,8 +47,28 @@ def check_name(name: str) -> None:
         )
 
 
-def _readable_file(path: str) -> bool:
-    return os.path.isfile(path) and os.access(path, os.R_OK)
+def check_image_path(path: str, roots: list[Path], field: str) -> None:
+    """`path` must name a readable regular file inside one of `roots`, symlinks followed.
+
+    Confinement comes first and its refusal reads the same whatever is at `path`, so a caller
+    learns nothing about files outside the roots (not even whether one exists). Only a path
+    that resolves inside a root is looked at. Paths must be normalised: with `..` after a
+    missing directory, the kernel and a lexical resolution would disagree.
+    """
+    shown = ", ".join(str(r) for r in roots) or "none configured"
+    real = os.path.realpath(path) if os.path.isabs(path) and os.path.normpath(path) == path else None
+    if real is None or not any(Path(real).is_relative_to(root) and Path(real) != root for root in roots):
+        raise InvalidInput(
+            f"must be a normalised absolute path to a file inside hypervisor.image_dirs ({shown})",
+            field=field,
+        )
+    try:
+        st = os.stat(path)
+        same = os.path.realpath(path, strict=True) == real
+    except OSError:
+        st, same = None, False
+    if st is None or not same or not stat.S_ISREG(st.st_mode) or not os.access(real, os.R_OK):
+        raise InvalidInput(f"{path!r} does not exist or is not a readable file", field=field)
 
 
 def validate_spec(
@@ -63,6 +85,8 @@ def validate_spec(
     """
     cfg = driver.cfg
     check_name(spec.name)
+    wants_images = spec.boot is not None or any(d.base_image is not None for d in spec.disks)
+    roots = driver.image_roots() if wants_images else []
     if spec.vcpus > cfg.max_vcpus:
         raise InvalidInput(f"{spec.vcpus} exceeds hypervisor.max_vcpus ({cfg.max_vcpus})", field="vcpus")
     if spec.memory_mib > cfg.max_memory_mib:
@@ -83,11 +107,7 @@ def validate_spec(
         if disk.name in existing:
             continue  # already there; changes to it are judged by the diff
         if disk.base_image is not None:
-            if not _readable_file(disk.base_image):
-                raise InvalidInput(
-                    f"base image {disk.base_image!r} does not exist or is not a readable file",
-                    field=f"disks.{i}.base_image",
-                )
+            check_image_path(disk.base_image, roots, f"disks.{i}.base_image")
             _, virtual = storage.image_info(disk.base_image)
             if disk.size_gib is not None and disk.size_gib * storage.GIB < virtual:
                 raise InvalidInput(
@@ -111,7 +131,6 @@ def validate_spec(
     if len(macs) != len(set(macs)):
         raise InvalidInput("the same MAC address is used twice", field="networks")
     if spec.boot is not None:
-        if not _readable_file(spec.boot.kernel):
-            raise InvalidInput(f"kernel {spec.boot.kernel!r} is not a readable file", field="boot.kernel")
-        if spec.boot.initrd is not None and not _readable_file(spec.boot.initrd):
-            raise InvalidInput(f"initrd {spec.boot.initrd!r} is not a readable file", field="boot.initrd")
+        check_image_path(spec.boot.kernel, roots, "boot.kernel")
+        if spec.boot.initrd is not None:
+            check_image_path(spec.boot.initrd, roots, "boot.initrd")

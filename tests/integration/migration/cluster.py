@@ -29,7 +29,7 @@ from cryptography.x509.oid import NameOID
 from novacron.client import NovacronClient
 from tests.tooling._cmd import run
 from tests.tooling.agent import AgentProcess, start_agent
-from tests.tooling.guest import GuestImage, SerialLog, guest_memory_mib, kernel_cmdline
+from tests.tooling.guest import GuestImage, SerialLog, guest_image_dirs, guest_memory_mib, kernel_cmdline
 from tests.tooling.libvirtd import LibvirtHost
 from tests.tooling.netns import Testbed
 
@@ -204,7 +204,7 @@ def start_cluster(root: Path, *, profile: str = "datacenter", node_overrides: di
                 "dwcp": {"listen_port": DWCP_PORT, "tls_cert": str(tls["cert"]), "tls_key": str(tls["key"]),
                          "tls_ca": str(tls["ca"]), **(dwcp or {})},
                 "hypervisor": {"uri": lvh.uri, "accel": "tcg", "storage_pool": "nvmig", "max_vcpus": 2,
-                               "max_memory_mib": 1024, "shutdown_timeout_s": 20},
+                               "max_memory_mib": 1024, "shutdown_timeout_s": 20, "image_dirs": guest_image_dirs()},
                 "auth": {"key_file": str(key_file)},
                 "peers": [p for p in peers if p["node_id"] != nid],
             }  # fmt: skip

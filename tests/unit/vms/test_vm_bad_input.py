@@ -47,7 +47,8 @@ async def test_request_body_errors_name_the_field(body: dict[str, Any], field: s
 
 
 def _base(tmp_path: Path) -> str:
-    p = tmp_path / "base.raw"
+    p = tmp_path / "images" / "base.raw"  # data_dir/images: one of the agent's own image roots
+    p.parent.mkdir(exist_ok=True)
     p.write_bytes(b"\0" * 4096)
     return str(p)
 
@@ -58,7 +59,7 @@ CASES: list[tuple[str, dict[str, Any], type[NovacronError], str, str]] = [
     (
         "missing base image",
         doc(disks=[{"name": "root", "size_gib": 1}, {"name": "os", "base_image": "/nonexistent/debian.qcow2"}]),
-        InvalidInput, "disks.1.base_image", "does not exist",
+        InvalidInput, "disks.1.base_image", "inside hypervisor.image_dirs",
     ),
     (
         "unknown network",
@@ -71,7 +72,8 @@ CASES: list[tuple[str, dict[str, Any], type[NovacronError], str, str]] = [
         doc(disks=[{"name": "root", "size_gib": 1}, {"name": "d", "size_gib": 1, "pool": "nopool"}]),
         InvalidInput, "disks.1.pool", "'nopool' does not exist",
     ),
-    ("missing kernel", doc(boot={"kernel": "/nonexistent/vmlinuz"}), InvalidInput, "boot.kernel", "not a readable"),
+    ("kernel outside the image dirs", doc(boot={"kernel": "/nonexistent/vmlinuz"}), InvalidInput, "boot.kernel",
+     "inside hypervisor.image_dirs"),
     (
         "duplicate MAC",
         doc(networks=[{"network": "default", "mac": "52:54:00:00:00:01"}] * 2),
@@ -111,7 +113,8 @@ async def test_name_libvirt_would_reject_is_refused(svc: VmService, snap) -> Non
 
 
 async def test_base_image_smaller_size_is_refused(svc: VmService, snap, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    base = tmp_path / "big.raw"
+    base = tmp_path / "images" / "big.raw"
+    base.parent.mkdir()
     with open(base, "wb") as f:
         f.truncate(3 << 30)  # sparse 3 GiB
     spec = spec_from_dict(doc(disks=[{"name": "root", "base_image": str(base), "size_gib": 2}]))

@@ -67,7 +67,8 @@ async def test_create_defines_starts_and_records(
 async def test_rerun_after_success_reports_no_change(
     svc: VmService, driver: HypervisorDriver, tmp_path: Path
 ) -> None:
-    base = tmp_path / "base.raw"
+    base = tmp_path / "images" / "base.raw"  # data_dir/images: one of the agent's own image roots
+    base.parent.mkdir()
     base.write_bytes(b"\0" * (1 << 20))
     spec = web(
         disks=[{"name": "root", "base_image": str(base)}, {"name": "data", "size_gib": 2, "bus": "sata"}],

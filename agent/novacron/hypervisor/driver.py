@@ -23,6 +23,7 @@ from novacron.hypervisor.domain_xml import NS, NS_PREFIX
 from novacron.hypervisor.observation import STATES as _STATES
 from novacron.hypervisor.observation import Observation
 from novacron.hypervisor.parse import parse_domain_xml
+from novacron.hypervisor.reasons import libvirt_reason
 from novacron.models.config import HypervisorConfig
 from novacron.models.vm import CloudInitSpec
 
@@ -34,11 +35,14 @@ libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 
 @contextlib.contextmanager
 def calling(doing: str) -> Iterator[None]:
-    """Turn a libvirt error into a HypervisorError prefixed with what we were doing."""
+    """Turn a libvirt error into a HypervisorError prefixed with what we were doing.
+
+    libvirt's own reason only (`libvirt_reason`): its XML parser quotes the whole definition.
+    """
     try:
         yield
     except libvirt.libvirtError as e:
-        raise HypervisorError(f"{doing}: {e.get_error_message()}") from e
+        raise HypervisorError(f"{doing}: {libvirt_reason(e)}") from e
 
 
 class HypervisorDriver:
@@ -58,7 +62,7 @@ class HypervisorDriver:
         try:
             self._conn = libvirt.open(self.cfg.uri)
         except libvirt.libvirtError as e:
-            raise Unavailable(f"connecting to libvirt at {self.cfg.uri}: {e.get_error_message()}") from e
+            raise Unavailable(f"connecting to libvirt at {self.cfg.uri}: {libvirt_reason(e)}") from e
         self.accel, self.accel_reason = detect_accel(self._conn, self.cfg.accel)
         storage.ensure_pool(self._conn, self.cfg.storage_pool, self.pool_dir(self.cfg.storage_pool))
 
@@ -114,7 +118,7 @@ class HypervisorDriver:
         except libvirt.libvirtError as e:
             if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                 return None
-            raise HypervisorError(f"looking up domain {name!r}: {e.get_error_message()}") from e
+            raise HypervisorError(f"looking up domain {name!r}: {libvirt_reason(e)}") from e
 
     def _dom(self, name: str) -> libvirt.virDomain:
         dom = self.lookup(name)
@@ -148,7 +152,7 @@ class HypervisorDriver:
         except libvirt.libvirtError as e:
             if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                 return None  # undefined while we looked
-            raise HypervisorError(f"observing domain {name!r}: {e.get_error_message()}") from e
+            raise HypervisorError(f"observing domain {name!r}: {libvirt_reason(e)}") from e
         volumes = {}
         for d in config.block_disks:
             if d.path and (facts := storage.volume_facts(self.conn, d.path)) is not None:
@@ -165,7 +169,7 @@ class HypervisorDriver:
         except libvirt.libvirtError as e:
             if e.get_error_code() == libvirt.VIR_ERR_NO_NETWORK:
                 return False
-            raise HypervisorError(f"looking up network {name!r}: {e.get_error_message()}") from e
+            raise HypervisorError(f"looking up network {name!r}: {libvirt_reason(e)}") from e
 
     def bridge_exists(self, name: str) -> bool:
         return Path("/sys/class/net", name, "bridge").is_dir()
@@ -305,7 +309,7 @@ class HypervisorDriver:
             if dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE) != count:
                 return "libvirt did not report the new vCPU count"
         except libvirt.libvirtError as e:
-            return e.get_error_message()
+            return libvirt_reason(e)
         return None
 
     def resize_disk(self, name: str, target: str, path: str, size_bytes: int) -> None:

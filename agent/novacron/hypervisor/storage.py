@@ -21,6 +21,7 @@ import libvirt
 
 from novacron.errors import HypervisorError
 from novacron.hypervisor.parse import VolumeFacts
+from novacron.hypervisor.reasons import brief, libvirt_reason
 from novacron.models.vm import CloudInitSpec
 
 GIB = 1 << 30
@@ -47,7 +48,7 @@ def lookup_pool(conn: libvirt.virConnect, name: str) -> libvirt.virStoragePool |
     except libvirt.libvirtError as e:
         if e.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL:
             return None
-        raise HypervisorError(f"looking up storage pool {name!r}: {e.get_error_message()}") from e
+        raise HypervisorError(f"looking up storage pool {name!r}: {libvirt_reason(e)}") from e
 
 
 def dir_pool_target(pool: libvirt.virStoragePool) -> Path | None:
@@ -93,7 +94,7 @@ def ensure_pool(conn: libvirt.virConnect, name: str, directory: Path) -> libvirt
             pool.create(0)
         return pool
     except libvirt.libvirtError as e:
-        raise HypervisorError(f"preparing storage pool {name!r}: {e.get_error_message()}") from e
+        raise HypervisorError(f"preparing storage pool {name!r}: {libvirt_reason(e)}") from e
 
 
 def find_volume(pool: libvirt.virStoragePool, name: str) -> libvirt.virStorageVol | None:
@@ -102,7 +103,7 @@ def find_volume(pool: libvirt.virStoragePool, name: str) -> libvirt.virStorageVo
     except libvirt.libvirtError as e:
         if e.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
             return None
-        raise HypervisorError(f"looking up volume {name!r}: {e.get_error_message()}") from e
+        raise HypervisorError(f"looking up volume {name!r}: {libvirt_reason(e)}") from e
 
 
 def create_volume(
@@ -123,9 +124,7 @@ def create_volume(
         vol = pool.createXML(xml, 0)
         return vol.path()
     except libvirt.libvirtError as e:
-        raise HypervisorError(
-            f"creating volume {name!r} in pool {pool.name()!r}: {e.get_error_message()}"
-        ) from e
+        raise HypervisorError(f"creating volume {name!r} in pool {pool.name()!r}: {libvirt_reason(e)}") from e
 
 
 def delete_volume(pool: libvirt.virStoragePool, name: str) -> bool:
@@ -135,7 +134,7 @@ def delete_volume(pool: libvirt.virStoragePool, name: str) -> bool:
     try:
         vol.delete(0)
     except libvirt.libvirtError as e:
-        raise HypervisorError(f"deleting volume {name!r}: {e.get_error_message()}") from e
+        raise HypervisorError(f"deleting volume {name!r}: {libvirt_reason(e)}") from e
     return True
 
 
@@ -173,7 +172,7 @@ def write_seed_iso(dest: Path, vm: str, ci: CloudInitSpec) -> Path:
         cmd = [exe, "-output", str(out), "-volid", "cidata", "-joliet", "-rock", "-quiet", *files]
         proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            raise HypervisorError(f"building the cloud-init seed ISO: {proc.stderr.strip()}")
+            raise HypervisorError(f"building the cloud-init seed ISO: {brief(proc.stderr)}")
         out.chmod(0o644)
         os.replace(out, dest)
     return dest

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -139,6 +140,11 @@ async def test_real_guest_lifecycle(svc: VmService, lv: libvirt.virConnect, gues
     assert sorted(v.name() for v in pool.listAllVolumes(0)) == ["it-life-os.qcow2", "it-life-root.qcow2"]
     assert f"<path>{base}</path>" in pool.storageVolLookupByName("it-life-os.qcow2").XMLDesc(0)
     assert not (await svc.converge(want)).changed  # a re-run after success changes nothing
+    # the seed ISO (user-data) and the VM's directory are no one else's, yet QEMU reached them
+    vm_dir, seed = driver.vm_dir("it-life"), driver.seed_path("it-life")
+    assert stat.S_IMODE(vm_dir.stat().st_mode) == 0o700 and stat.S_IMODE(seed.stat().st_mode) == 0o600
+    owner = driver.qemu_owner()
+    assert vm_dir.stat().st_uid == (owner[0] if owner else os.geteuid())
 
     # 2. memory 256 -> 384 MiB, within the balloon ceiling: live if the guest's balloon takes it
     res = await svc.converge(spec(guest, "it-life", memory_mib=384, disks=disks))

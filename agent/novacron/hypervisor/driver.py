@@ -9,8 +9,11 @@ we were doing, and every state change waits until libvirt reports the target sta
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
+import pwd
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +56,8 @@ class HypervisorDriver:
         self._conn: libvirt.virConnect | None = None
         self.accel: Accel | None = None
         self.accel_reason = ""
+        self._qemu_owner: tuple[int, int] | None = None
+        self._qemu_owner_read = False
 
     # -- connection -------------------------------------------------------------------------
     def open(self) -> None:
@@ -96,6 +101,34 @@ class HypervisorDriver:
 
     def vm_dir(self, name: str) -> Path:
         return self.data_dir / "vms" / name
+
+    def qemu_owner(self) -> tuple[int, int] | None:
+        """uid and gid QEMU runs as (libvirt's DAC label), when that is not root and we may chown.
+
+        A VM's own directory is 0700: an unprivileged QEMU must own it to reach the seed ISO
+        (libvirt hands it the files themselves, not the directories they are in).
+        """
+        if not self._qemu_owner_read:
+            self._qemu_owner = None if self.is_test or os.geteuid() != 0 else self._dac_label()
+            self._qemu_owner_read = True
+        return self._qemu_owner
+
+    def _dac_label(self) -> tuple[int, int] | None:
+        with calling("reading the hypervisor's capabilities"):
+            caps = ET.fromstring(self.conn.getCapabilities())
+        for model in caps.findall("host/secmodel"):
+            if model.findtext("model") != "dac":
+                continue
+            for label in model.findall("baselabel"):
+                if label.get("type") == self.domain_type and label.text and ":" in label.text:
+                    user, group = label.text.strip().split(":", 1)
+                    try:
+                        uid = int(user[1:]) if user.startswith("+") else pwd.getpwnam(user).pw_uid
+                        gid = int(group[1:]) if group.startswith("+") else grp.getgrnam(group).gr_gid
+                    except (KeyError, ValueError):
+                        return None
+                    return None if uid == 0 else (uid, gid)
+        return None
 
     def image_roots(self) -> list[Path]:
         """Directories base images, kernels and initrds may come from, symlinks resolved.

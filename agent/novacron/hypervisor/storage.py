@@ -160,7 +160,7 @@ def write_seed_iso(dest: Path, vm: str, ci: CloudInitSpec) -> Path:
     exe = shutil.which("genisoimage") or shutil.which("mkisofs")
     if exe is None:
         raise HypervisorError("building the cloud-init seed ISO: genisoimage is not installed")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     meta = ci.meta_data if ci.meta_data is not None else f"instance-id: {vm}\nlocal-hostname: {vm}\n"
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
         files = {"user-data": ci.user_data or "", "meta-data": meta}
@@ -173,6 +173,6 @@ def write_seed_iso(dest: Path, vm: str, ci: CloudInitSpec) -> Path:
         proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise HypervisorError(f"building the cloud-init seed ISO: {brief(proc.stderr)}")
-        out.chmod(0o644)
+        out.chmod(0o600)  # user-data may carry secrets; libvirt hands the file to a non-root QEMU
         os.replace(out, dest)
     return dest

@@ -75,9 +75,12 @@ def _layout(
 
 
 def _prepare_vm_dir(driver: HypervisorDriver, name: str) -> None:
+    """The VM's own directory (seed ISO with its user-data, console log): the agent's alone."""
     d = driver.vm_dir(name)
-    d.mkdir(parents=True, exist_ok=True)
-    os.chmod(d, 0o755)  # QEMU may run as an unprivileged user and must reach the seed ISO
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(d, 0o700)  # whatever the umask, and for a directory made before
+    if (owner := driver.qemu_owner()) is not None:
+        os.chown(d, *owner)  # an unprivileged QEMU must reach the seed ISO in it
 
 
 def converge_state(driver: HypervisorDriver, name: str, want: str, *, force_stop: bool) -> str | None:

@@ -124,19 +124,24 @@ def create(driver: HypervisorDriver, spec: VirtualMachineSpec, *, force_stop: bo
             driver.set_autostart(spec.name, True)
         converge_state(driver, spec.name, spec.state, force_stop=force_stop)
     except BaseException:
-        if defined:
-            with contextlib.suppress(NovacronError):
-                driver.undefine(spec.name)
-        for pool, volume in made:
-            with contextlib.suppress(NovacronError):
-                driver.delete_volume(pool, volume)
-        driver.remove_vm_files(spec.name)
+        discard(driver, spec.name, made, defined=defined)
         raise
     return Outcome(
         driver.observe(spec.name),
         volumes=[{"pool": p, "volume": v} for p, v in made],
         seed_iso=seed,
     )
+
+
+def discard(driver: HypervisorDriver, name: str, volumes: list[tuple[str, str]], *, defined: bool) -> None:
+    """Undo a create: the domain forced off and undefined, its volumes and files deleted."""
+    if defined:
+        with contextlib.suppress(NovacronError):
+            driver.undefine(name)
+    for pool, volume in volumes:
+        with contextlib.suppress(NovacronError):
+            driver.delete_volume(pool, volume)
+    driver.remove_vm_files(name)
 
 
 CONFIG_FIELDS = ("vcpus", "memory_mib", "disks", "networks", "cloud_init", "boot", "labels")

@@ -178,7 +178,12 @@ class VmService:
         except Exception as e:
             self.store.add_event("vm.error", spec.name, {"action": "create", "error": str(e)})
             raise
-        rec = self._record(spec, out.obs, rec, volumes=out.volumes, seed=out.seed_iso)
+        try:
+            rec = self._record(spec, out.obs, rec, volumes=out.volumes, seed=out.seed_iso)
+        except BaseException:  # a VM the store cannot record would run unmanaged: undo it
+            made = [(v["pool"], v["volume"]) for v in out.volumes]
+            ops.discard(self.driver, spec.name, made, defined=True)
+            raise
         self.store.add_event("vm.created", spec.name, {"uuid": rec.uuid, "spec": desired})
         return ConvergeResult(
             changed=True, action="create", changes=changes, diff=diff,

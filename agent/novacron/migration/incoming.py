@@ -80,18 +80,27 @@ class IncomingSide:
         self.active: dict[str, Incoming] = {}
 
     # -- channels ------------------------------------------------------------------------------
-    def dispatch(self, header: ChannelHeader, reader: ChannelReader, first: bytes) -> str | None:
+    def _expecting(self, header: ChannelHeader, peers: set[str]) -> tuple[Incoming | None, str | None]:
+        """The incoming migration a channel names, if the node its certificate proves is its source."""
         inc = self.active.get(header.migration)
         if inc is None:
-            return f"no incoming migration {header.migration} on {self.d.node_id}"
+            return None, f"no incoming migration {header.migration} on {self.d.node_id}"
+        if peers != {inc.migration.source}:
+            return None, f"migration {header.migration} comes from {inc.migration.source}, not {sorted(peers)}"
+        return inc, None
+
+    def dispatch(self, header: ChannelHeader, reader: ChannelReader, first: bytes) -> str | None:
+        inc, why = self._expecting(header, reader.peer_names())
+        if inc is None:
+            return why
         inc.connected = True
         inc.relay.accept(header, reader, first)
         return None
 
-    def dispatch_pipe(self, header: ChannelHeader, tls: ssl.SSLSocket) -> str | None:
-        inc = self.active.get(header.migration)
+    def dispatch_pipe(self, header: ChannelHeader, tls: ssl.SSLSocket, peer: str | None) -> str | None:
+        inc, why = self._expecting(header, {peer} if peer else set())
         if inc is None:
-            return f"no incoming migration {header.migration} on {self.d.node_id}"
+            return why
         inc.connected = True
         inc.relay.accept_pipe(header, tls)
         return None

@@ -23,12 +23,12 @@ from novacron.migration.wire import ChannelHeader, HeaderError, HeaderParser
 log = logging.getLogger(__name__)
 HEADER_TIMEOUT_S = 10.0
 Dispatch = Callable[[ChannelHeader, ChannelReader, bytes], str | None]
-DispatchPipe = Callable[[ChannelHeader, ssl.SSLSocket], str | None]
+DispatchPipe = Callable[[ChannelHeader, ssl.SSLSocket, str | None], str | None]
 
 
 class MigrationListener:
     """`dispatch(header, reader, first_bytes)` returns None when it took the channel, else why not;
-    `dispatch_pipe(header, tls_socket)` the same for a pipe. `limits`: for connections that have
+    `dispatch_pipe(header, tls_socket, peer)` the same for a pipe (`peer`: its certificate's CN). `limits`: for connections that have
     not authenticated yet (the defaults of tunnel/admission.py)."""
 
     def __init__(
@@ -102,9 +102,7 @@ class MigrationListener:
         tls, peer = await accept_pipe(sock, self._tls, _until_header(parser))
         header = parser.header
         assert header is not None
-        # `peer` is the certificate's CN (a node's is its node_id): what a check against the
-        # migration's source would compare, once dispatch_pipe takes it
-        refused = self._dispatch_pipe(header, tls)
+        refused = self._dispatch_pipe(header, tls, peer)
         if refused:
             log.warning("DWCP pipe from %s for migration %s refused: %s", peer, header.migration, refused)
             abort(tls)

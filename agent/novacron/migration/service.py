@@ -18,6 +18,7 @@ from typing import Any
 
 from novacron.auth.node_assertion import NodeSigner
 from novacron.dwcp.tunnel import ChannelReader, make_tls_contexts
+from novacron.dwcp.tunnel.admission import MAX_UNAUTHENTICATED, MAX_UNAUTHENTICATED_PER_SOURCE, Limits
 from novacron.errors import Conflict, NotFound, Unavailable
 from novacron.migration import libvirt_ops as lv
 from novacron.migration import plan as planning
@@ -39,6 +40,12 @@ log = logging.getLogger(__name__)
 CANCEL_WAIT_S = 30.0
 # Link rate assumed for a first estimate, before any migration to that peer was measured (Mbit/s).
 _DEFAULT_LINK_MBPS = {"datacenter": 2000.0, "hybrid": 1000.0, "internet": 200.0}
+
+
+def admission_limits(config: AgentConfig) -> Limits:
+    """A peer dials all of a channel's streams at once: the per-source bound must admit them."""
+    per_source = max(MAX_UNAUTHENTICATED_PER_SOURCE, config.dwcp.transport.max_streams + 8)
+    return Limits(per_source=per_source, total=max(MAX_UNAUTHENTICATED, 2 * per_source))
 
 
 def _predictor() -> Any:
@@ -69,7 +76,8 @@ class MigrationService:
     async def start(self, host: str, port: int) -> None:
         """Open the DWCP listener (when TLS is configured) and recover unfinished migrations."""
         if self.d.tls is not None and port:
-            self.listener = MigrationListener(host, port, self.d.tls.server, self.dispatch, self.dispatch_pipe)
+            self.listener = MigrationListener(host, port, self.d.tls.server, self.dispatch, self.dispatch_pipe,
+                                              limits=admission_limits(self.d.config))  # fmt: skip
             await self.listener.start()
         elif port:
             log.warning("dwcp.tls_* not configured: this node can neither send nor receive migrations")
@@ -103,21 +111,30 @@ class MigrationService:
             return f"a {header.direction!r} header on an AMST channel"
         if header.direction == "fwd":
             return self.incoming.dispatch(header, reader, first)
-        relay = self.d.outgoing_relays.get(header.migration)
+        relay, why = self._outgoing(header, reader.peer_names())
         if relay is None:
-            return f"no outgoing migration {header.migration} on {self.d.node_id}"
+            return why
         relay.attach_back(header.conn, reader, first)
         return None
 
-    def dispatch_pipe(self, header: ChannelHeader, tls: ssl.SSLSocket) -> str | None:
+    def dispatch_pipe(self, header: ChannelHeader, tls: ssl.SSLSocket, peer: str | None) -> str | None:
         if header.direction in ("pipe", "pipe-hde"):
-            return self.incoming.dispatch_pipe(header, tls)
+            return self.incoming.dispatch_pipe(header, tls, peer)
         if header.direction != "pipe-back":
             return f"a {header.direction!r} header on a pipe"
-        relay = self.d.outgoing_relays.get(header.migration)
+        relay, why = self._outgoing(header, {peer} if peer else set())
         if relay is None:
-            return f"no outgoing migration {header.migration} on {self.d.node_id}"
+            return why
         return relay.attach_pipe_back(header.conn, tls)
+
+    def _outgoing(self, header: ChannelHeader, peers: set[str]) -> tuple[Any, str | None]:
+        """The relay of an outgoing migration, for a return channel that its destination opened."""
+        om, relay = self.active.get(header.migration), self.d.outgoing_relays.get(header.migration)
+        if om is None or relay is None:
+            return None, f"no outgoing migration {header.migration} on {self.d.node_id}"
+        if peers != {om.m.destination}:
+            return None, f"the return channel of {header.migration} comes from {sorted(peers)}, not {om.m.destination}"
+        return relay, None
 
     # -- the resource ---------------------------------------------------------------------------
     async def create(self, req: MigrationRequest, *, dry_run: bool = False) -> Migration:

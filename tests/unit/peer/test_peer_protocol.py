@@ -153,3 +153,18 @@ async def test_a_migration_id_is_prepared_once(dest: Destination) -> None:
     await dest.peer_call("node-a", "POST", "/peer/migrations/m1/abort", {"phase": "failed"})
     r = await dest.peer_call("node-a", "POST", "/peer/migrations/m1/prepare", prepare_body())
     assert r.status_code == 409 and r.json()["field"] == "migration.id"
+
+
+async def test_channels_are_taken_only_from_the_migration_source(dest: Destination) -> None:
+    from novacron.migration.wire import ChannelHeader
+
+    assert (await dest.peer_call("node-a", "POST", "/peer/migrations/m1/prepare", prepare_body())).status_code == 200
+    service = dest.migrations
+    for peer in ("node-c", None, ME):
+        why = service.dispatch_pipe(ChannelHeader("m1", 0, "pipe"), None, peer)  # type: ignore[arg-type]
+        assert why is not None and "comes from node-a" in why, why
+    assert dest.migrations.incoming.active["m1"].connected is False
+    why = service.dispatch_pipe(ChannelHeader("m1", 0, "pipe-back"), None, "node-a")  # type: ignore[arg-type]
+    assert why is not None and "no outgoing migration" in why
+    why = service.dispatch_pipe(ChannelHeader("nope", 0, "pipe"), None, "node-a")  # type: ignore[arg-type]
+    assert why is not None and "no incoming migration" in why

@@ -137,6 +137,14 @@ class ChannelReader:
         """Fail the channel locally and drop its connections."""
         self._fail(ChannelError(reason))
 
+    def peer_names(self) -> set[str]:
+        """The subject CNs of the certificates its streams presented (a node's is its node_id)."""
+        names = set()
+        for t in self._transports.values():
+            cert = t.get_extra_info("peercert") or {}
+            names |= {v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"}
+        return names
+
     # -- stream side (called by the server's protocols) -----------------------------------------
     def attach(self, idx: int, transport: asyncio.Transport) -> str | None:
         """Add a stream; returns why it is refused, or None."""

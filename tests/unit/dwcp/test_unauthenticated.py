@@ -74,6 +74,7 @@ class Rig:
     def __init__(self, server_tls: ssl.SSLContext, limits: Limits) -> None:
         self.listener = MigrationListener(VALID, 0, server_tls, lambda *_: "no AMST here", self._dispatch, limits=limits)
         self.pipes: list[tuple[ChannelHeader, ssl.SSLSocket]] = []
+        self.peers: list[str | None] = []
         self.dispatched = asyncio.Event()
         self.on_dispatch: Callable[[], None] = lambda: None
 
@@ -81,8 +82,9 @@ class Rig:
     def admission(self) -> Admission:
         return self.listener._server.admission
 
-    def _dispatch(self, header: ChannelHeader, pipe: ssl.SSLSocket) -> str | None:
+    def _dispatch(self, header: ChannelHeader, pipe: ssl.SSLSocket, peer: str | None) -> str | None:
         self.on_dispatch()
+        self.peers.append(peer)
         self.pipes.append((header, pipe))
         self.dispatched.set()
         return None if header.migration == "m1" else f"no migration {header.migration}"
@@ -204,6 +206,7 @@ def test_a_valid_pipe_opens_while_64_stalled_connections_are_held(tls: Tls) -> N
             await until("the client's outcome", lambda: bool(out))
             header, pipe = rig.pipes[0]
             assert header == ChannelHeader("m1", 0, "pipe")
+            assert rig.peers[0] is not None  # the dispatcher learns the certificate's node name
             assert pipe.gettimeout() is None  # blocking, for the pipe threads
             pipe.settimeout(10)
             assert pipe.recv(100) == b"qemu's first bytes"  # nothing past the header was taken

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from urllib.parse import quote
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

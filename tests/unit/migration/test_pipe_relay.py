@@ -68,8 +68,9 @@ class Rig:
     def _no_amst(self, *_: object) -> str:
         return "this rig carries pipes only"
 
-    def _pipe(self, header: ChannelHeader, tls: ssl.SSLSocket) -> str | None:
+    def _pipe(self, header: ChannelHeader, tls: ssl.SSLSocket, peer: str | None) -> str | None:
         assert self.outgoing is not None and self.incoming is not None
+        assert peer is not None  # the listener names the certificate's node
         if header.direction == "pipe-back":
             return self.outgoing.attach_back(header.conn, tls)
         self.arrived.append(header.conn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -23,12 +24,15 @@ def until(what: str, fn: Callable[[], T | None], timeout: float = 30.0, every: f
         time.sleep(every)
 
 
-async def until_async(what: str, fn: Callable[[], Awaitable[T | None]], timeout: float = 30.0, every: float = 0.05) -> T:
-    """`until` for coroutines."""
+async def until_async(
+    what: str, fn: Callable[[], Awaitable[T | None] | T | None], timeout: float = 30.0, every: float = 0.01
+) -> T:
+    """`until` inside an event loop: `fn` may be a plain predicate or return an awaitable."""
     deadline = time.monotonic() + timeout
     last: T | None = None
     while True:
-        last = await fn()
+        got = fn()
+        last = await got if inspect.isawaitable(got) else got  # type: ignore[assignment]
         if last:
             return last
         if time.monotonic() > deadline:

@@ -29,6 +29,7 @@ from novacron.dwcp.tunnel.pipe_wire import PREAMBLE
 from novacron.migration.listener import MigrationListener
 from novacron.migration.wire import ChannelHeader
 from tests.tooling.certs import issue, make_ca
+from tests.tooling.wait import until_async as until
 
 VALID = "127.0.0.1"
 ATTACKER = "127.0.0.7"
@@ -116,14 +117,6 @@ def is_open(s: socket.socket) -> bool:
         return True
     except OSError:
         return False
-
-
-async def until(what: str, cond: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def closed_by_server(s: socket.socket, timeout: float = 30.0) -> None:

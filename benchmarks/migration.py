@@ -49,7 +49,7 @@ from migration_report import (  # noqa: E402  (benchmarks/ is on sys.path when r
 
 from novacron.migration.libvirt_ops import set_multifd_compression  # noqa: E402
 from novacron.migration.plan import with_multifd_compression  # noqa: E402
-from novacron.models.migration import MigrationRequest  # noqa: E402
+from novacron_sdk.models.migration import MigrationRequest  # noqa: E402
 from tests.integration.migration.cluster import Cluster, Node, guest_spec, start_cluster  # noqa: E402
 from tests.tooling.guest import GuestImage, build_guest, kernel_cmdline  # noqa: E402
 

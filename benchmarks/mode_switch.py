@@ -25,10 +25,10 @@ try:
 except ImportError:  # not installed: use the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
 
+from novacron.config.model import AgentConfig
 from novacron.dwcp.amst import AmstSender, StreamController
 from novacron.dwcp.hde import HdeEncoder
 from novacron.dwcp.mode import LinkSample, ModeProfile, ModeService, profile_for
-from novacron.models.config import AgentConfig
 
 CLAIM_MS = 3.4
 

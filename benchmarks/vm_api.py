@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from novacron.models.vm import VirtualMachineSpec  # noqa: E402
+from novacron_sdk.models.vm import VirtualMachineSpec  # noqa: E402
 from tests.tooling.agent import start_agent  # noqa: E402
 
 XML = """<domain type='test'><name>{name}</name><memory unit='MiB'>512</memory>

@@ -41,7 +41,7 @@ venv_setup() {
   [[ -x .venv/bin/python ]] || python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
   # One resolver run for everything, so the providers' pins (pulumi's protobuf<7) hold together.
-  local editables=(-e agent)
+  local editables=(-e sdk -e agent)
   for extra in pulumi_provider terraform_provider; do
     if [[ -f $extra/pyproject.toml ]]; then editables+=(-e "$extra"); fi
   done

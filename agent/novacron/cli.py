@@ -42,7 +42,7 @@ def _cmd_config_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from novacron.client import ApiError, NovacronClient
+    from novacron_sdk.client import ApiError, NovacronClient
 
     with NovacronClient(args.url, ca_cert=args.ca_cert, timeout=args.timeout) as client:
         try:

@@ -1,7 +1,7 @@
 """`pulumi-resource-novacron`: the native Pulumi provider for NovaCron, served over gRPC.
 
 It implements the engine's ResourceProvider service from the protocol stubs the pulumi SDK ships
-(`pulumi.runtime.proto`), and talks to agents only through `novacron.client`.
+(`pulumi.runtime.proto`), and talks to agents only through `novacron_sdk.client`.
 """
 
 from pathlib import Path

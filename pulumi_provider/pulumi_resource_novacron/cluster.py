@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import grpc
 
-from novacron.client import ApiError, NovacronClient
-from novacron.models.vm import VirtualMachine
+from novacron_sdk.client import ApiError, NovacronClient
+from novacron_sdk.models.vm import VirtualMachine
 from pulumi_resource_novacron.config import AgentRef, ProviderConfig
 from pulumi_resource_novacron.errors import ProviderError
 from pulumi_resource_novacron.translate import api_error

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from novacron.client import ApiError
+from novacron_sdk.client import ApiError
 from pulumi_resource_novacron.cluster import Cluster
 from pulumi_resource_novacron.deadline import Cancelled, Deadline, Expired
 from pulumi_resource_novacron.errors import ProviderError

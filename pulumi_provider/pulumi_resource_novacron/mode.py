@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from novacron.client import ApiError
-from novacron.models.config import SystemConfig
-from novacron.models.mode import ModeSettings, ModeStatus
+from novacron_sdk.client import ApiError
+from novacron_sdk.models.mode import ModeSettings, ModeStatus
+from novacron_sdk.models.node import NodeRef
 from pulumi_resource_novacron.context import OpContext
 from pulumi_resource_novacron.diffing import DiffResult
 from pulumi_resource_novacron.names import camel
@@ -50,7 +50,7 @@ class DwcpModeResource:
         found = failures(ModeSettings, data, IN)
         node = plain.get("node")
         if node is not None and not isinstance(node, Unknown):
-            for path, why in failures(SystemConfig, {"node_id": node}, IN).items():
+            for path, why in failures(NodeRef, {"node_id": node}, IN).items():
                 found[path.replace("nodeId", "node")] = why
         return dict(args.news), found
 

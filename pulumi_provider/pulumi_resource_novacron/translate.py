@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import grpc
 
-from novacron.client import ApiError
+from novacron_sdk.client import ApiError
 from pulumi_resource_novacron.errors import ProviderError
 from pulumi_resource_novacron.schema import Shapes
 

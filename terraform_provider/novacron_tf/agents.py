@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from novacron.client import ApiError, NovacronClient
-from novacron.models.vm import VirtualMachine
+from novacron_sdk.client import ApiError, NovacronClient
+from novacron_sdk.models.vm import VirtualMachine
 from novacron_tf.diagnostics import Diagnostic, DiagnosticsError, error
 
 READ_TIMEOUT_S = 30.0

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from novacron.client import ApiError
+from novacron_sdk.client import ApiError
 from novacron_tf.schema import Block
 
 Path = tuple[str | int, ...]

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from novacron.client import ApiError
+from novacron_sdk.client import ApiError
 from novacron_tf.agents import Agents, parse_config
 from novacron_tf.codec import CodecError, decode_json, decode_msgpack, encode_msgpack
 from novacron_tf.cty import UNKNOWN

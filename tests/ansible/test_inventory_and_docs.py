@@ -78,7 +78,7 @@ def test_vm_module_options_cover_the_model() -> None:
     """Every writable field of VirtualMachineSpec is an option of novacron.cloud.vm, same type."""
     import importlib.util
 
-    from novacron.models.vm import VirtualMachineSpec
+    from novacron_sdk.models.vm import VirtualMachineSpec
 
     spec = importlib.util.spec_from_file_location("_specs", REPO / "plugins" / "module_utils" / "_specs.py")
     assert spec and spec.loader

@@ -22,14 +22,14 @@ import libvirt
 import pytest
 import pytest_asyncio
 
-from novacron.errors import StateTimeout
+from novacron.config.model import AgentConfig
 from novacron.hypervisor.accel import detect_accel
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.hypervisor.parse import parse_domain_xml
-from novacron.models.config import AgentConfig
-from novacron.models.vm import VirtualMachineSpec
 from novacron.store import open_store
 from novacron.vms.service import VmService
+from novacron_sdk.errors import StateTimeout
+from novacron_sdk.models.vm import VirtualMachineSpec
 from tests.tooling.guest import GuestImage, SerialLog, build_guest, guest_image_dirs, kernel_cmdline
 from tests.tooling.libvirtd import ensure_system_libvirtd, libvirt_skip_reason
 

@@ -60,6 +60,7 @@ def test_molecule_default_scenario(tmp_path: Path) -> None:
     env.update({
         "PATH": f"{BIN}:{env.get('PATH', '')}",
         "NOVACRON_MOLECULE_AGENT_SOURCE": str(_snapshot(REPO / "agent", tmp_path / "agent")),
+        "NOVACRON_MOLECULE_SDK_SOURCE": str(_snapshot(REPO / "sdk", tmp_path / "sdk")),
         "ANSIBLE_FORCE_COLOR": "false",
         "NO_COLOR": "1",
         "PY_COLORS": "0",

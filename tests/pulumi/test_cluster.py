@@ -10,8 +10,8 @@ import grpc
 import pytest
 from pulumi.runtime.proto import provider_pb2
 
-from novacron.client import ApiError
-from novacron.models.migration import MigrationRequest
+from novacron_sdk.client import ApiError
+from novacron_sdk.models.migration import MigrationRequest
 from tests.pulumi.faultproxy import FaultProxy
 from tests.pulumi.harness import FakeEngine, ProviderProcess, failure, plain
 

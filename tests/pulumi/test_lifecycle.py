@@ -107,7 +107,7 @@ def test_diff_replaces_exactly_what_the_agent_cannot_change_in_place(agent_facto
                                                                      provider: ProviderProcess) -> None:
     """Preview's verdict (update or replace), from properties alone, against the agent's own
     dry run of the same change: a replacement exactly where the agent refuses without recreate."""
-    from novacron.client import ApiError
+    from novacron_sdk.client import ApiError
 
     agent = agent_factory("node-1")
     client = agent.client()

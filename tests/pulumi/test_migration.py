@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pulumi.runtime.proto import provider_pb2
 
-from novacron.models.migration import MigrationRequest
+from novacron_sdk.models.migration import MigrationRequest
 from tests.pulumi.harness import ProviderProcess, plain
 from tests.pulumi.test_cluster import migration_api
 

@@ -22,9 +22,9 @@ from pulumi_resource_novacron import SCHEMA_PATH
 from pulumi_resource_novacron.names import camel, snake
 
 import pulumi_novacron
-from novacron.models.migration import MigrationOptions
-from novacron.models.mode import ModeSettings, ModeStatus, PeerLink
-from novacron.models.vm import (
+from novacron_sdk.models.migration import MigrationOptions
+from novacron_sdk.models.mode import ModeSettings, ModeStatus, PeerLink
+from novacron_sdk.models.vm import (
     BootSpec,
     CloudInitSpec,
     DiskSpec,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from novacron.models.vm import FieldChange
+from novacron_sdk.models.vm import FieldChange
 from novacron_tf.cty import UNKNOWN
 from novacron_tf.planning import shape
 from novacron_tf.resources.vm_plan import dry_run_body, plan_vm, recreate_paths

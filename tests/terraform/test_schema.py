@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field
 
 from novacron.faces import terraform as face
 from novacron.faces.fields import model_fields
-from novacron.models.mode import ModeSettings
-from novacron.models.node import NodeInfo
-from novacron.models.vm import VirtualMachine, VirtualMachineSpec, VirtualMachineStatus
+from novacron_sdk.models.mode import ModeSettings
+from novacron_sdk.models.node import NodeInfo
+from novacron_sdk.models.vm import VirtualMachine, VirtualMachineSpec, VirtualMachineStatus
 from novacron_tf.protos import stubs
 from novacron_tf.provider import Provider
 from novacron_tf.schema import Block, load

@@ -32,7 +32,7 @@ class AgentProcess:
     output: list[str] = field(default_factory=list)
 
     def client(self) -> Any:
-        from novacron.client import NovacronClient
+        from novacron_sdk.client import NovacronClient
 
         return NovacronClient(self.url, self.token)
 

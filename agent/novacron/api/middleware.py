@@ -17,8 +17,8 @@ from novacron.auth import node_assertion
 from novacron.auth.authenticator import Authenticator
 from novacron.auth.errors import AuthError
 from novacron.auth.scopes import API_PREFIX, READ_METHODS, Principal, access_for
-from novacron.errors import Forbidden
 from novacron.store.records import AuditEntry
+from novacron_sdk.errors import Forbidden
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

@@ -14,8 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from novacron.errors import NovacronError
-from novacron.validation import _TEMPLATES, field_path
+from novacron_sdk.errors import NovacronError
+from novacron_sdk.validation import _TEMPLATES, field_path
 
 log = logging.getLogger("novacron.api")
 PROBLEM_JSON = "application/problem+json"

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import Request
 
-from novacron.errors import Unavailable
-from novacron.models.config import AgentConfig
+from novacron.config.model import AgentConfig
+from novacron_sdk.errors import Unavailable
 
 if TYPE_CHECKING:
     from novacron.boot import BootProgress

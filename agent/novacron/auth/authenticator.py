@@ -14,8 +14,8 @@ from novacron.auth.errors import AuthError
 from novacron.auth.revocations import Revocations
 from novacron.auth.scopes import Access, Principal, granted
 from novacron.auth.tokens import verify_token
-from novacron.errors import Forbidden
 from novacron.secrets.key import SigningKey
+from novacron_sdk.errors import Forbidden
 
 
 @dataclass

@@ -70,8 +70,8 @@ def _fail(message: str) -> int:
 
 def _create(args: argparse.Namespace) -> int:
     from novacron.auth.issuing import TokenIssuer, describe
-    from novacron.errors import InvalidInput
     from novacron.secrets import load_signing_key
+    from novacron_sdk.errors import InvalidInput
 
     try:
         scopes = parse_scopes(args.scope or ["read"])
@@ -106,7 +106,7 @@ def _revoke(args: argparse.Namespace) -> int:
             new = issuer.revoke(args.token_id, reason=args.reason, by=f"cli:{getpass.getuser()}")
         print(f"{args.token_id}: {'revoked' if new else 'was already revoked'} (the agent refuses it within a second)")
         return 0
-    from novacron.client import ApiError, NovacronClient
+    from novacron_sdk.client import ApiError, NovacronClient
 
     if not args.token:
         return _fail("--url needs an admin token (--token or NOVACRON_TOKEN)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from novacron.errors import NovacronError
+from novacron_sdk.errors import NovacronError
 
 # The whole vocabulary. Reasons say what is wrong with the token, never what the token or key is.
 AuthReason = Literal[

@@ -8,9 +8,9 @@ from typing import Any
 from novacron.auth.revocations import Revocations
 from novacron.auth.scopes import Scope
 from novacron.auth.tokens import Claims, mint_token, verify_token
-from novacron.errors import InvalidInput
-from novacron.models.config import AuthConfig
+from novacron.config.model import AuthConfig
 from novacron.secrets.key import SigningKey
+from novacron_sdk.errors import InvalidInput
 
 
 class TokenIssuer:

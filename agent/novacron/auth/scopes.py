@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from novacron.models.access import Scope
+from novacron_sdk.models.access import Scope
 
 SCOPES: tuple[Scope, ...] = ("read", "operate", "admin")
 _INCLUDES: dict[str, frozenset[str]] = {

@@ -17,8 +17,8 @@ from typing import Any
 import jwt
 
 from novacron.auth.errors import AuthError
-from novacron.errors import InvalidInput
 from novacron.secrets.key import SigningKey
+from novacron_sdk.errors import InvalidInput
 
 ALGORITHM = "HS256"
 _REQUIRED = ("iss", "sub", "iat", "nbf", "exp", "jti")

@@ -1,4 +1,4 @@
-"""Loading, overriding and rendering the agent's config file (the model is models/config.py)."""
+"""Loading, overriding and rendering the agent's config file (the model is config/model.py)."""
 
 from novacron.config.loader import ConfigError, load_config
 from novacron.config.render import render_default_config

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from novacron.models.config import AgentConfig
-from novacron.validation import describe_errors, format_errors
+from novacron.config.model import AgentConfig
+from novacron_sdk.validation import describe_errors, format_errors
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "NOVACRON_NODE_ID": ("system", "node_id"),

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, SecretStr
 
-from novacron.models.config import AgentConfig
+from novacron.config.model import AgentConfig
 
 HEADER = """\
 # NovaCron agent configuration.

@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 
 from novacron.faces.fields import FieldNode, model_fields
-from novacron.models.migration import MigrationOptions
-from novacron.models.mode import ModeSettings
-from novacron.models.vm import VirtualMachineSpec
+from novacron_sdk.models.migration import MigrationOptions
+from novacron_sdk.models.mode import ModeSettings
+from novacron_sdk.models.vm import VirtualMachineSpec
 
 REPO = Path(__file__).resolve().parents[3]
 SPECS_PY = REPO / "plugins" / "module_utils" / "_specs.py"

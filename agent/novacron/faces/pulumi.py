@@ -26,9 +26,9 @@ from pydantic import BaseModel
 
 from novacron.faces import pulumi_sdk
 from novacron.faces.fields import FieldNode, node_for
-from novacron.models.migration import MigrationOptions
-from novacron.models.mode import ModeSettings, ModeStatus
-from novacron.models.vm import VirtualMachineSpec, VirtualMachineStatus
+from novacron_sdk.models.migration import MigrationOptions
+from novacron_sdk.models.mode import ModeSettings, ModeStatus
+from novacron_sdk.models.vm import VirtualMachineSpec, VirtualMachineStatus
 
 REPO = Path(__file__).resolve().parents[3]
 SCHEMA_JSON = REPO / "pulumi_provider" / "pulumi_resource_novacron" / "schema.json"

@@ -29,9 +29,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from novacron.faces.fields import FieldNode, _unwrap_optional, model_fields, node_for
-from novacron.models.mode import ModeSettings, ModeStatus
-from novacron.models.node import NodeInfo
-from novacron.models.vm import VirtualMachineSpec, VirtualMachineStatus
+from novacron_sdk.models.mode import ModeSettings, ModeStatus
+from novacron_sdk.models.node import NodeInfo
+from novacron_sdk.models.vm import VirtualMachineSpec, VirtualMachineStatus
 
 REPO = Path(__file__).resolve().parents[3]
 SCHEMAS_JSON = REPO / "terraform_provider" / "novacron_tf" / "schemas.json"

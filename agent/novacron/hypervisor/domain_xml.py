@@ -18,7 +18,7 @@ import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from novacron.models.vm import CloudInitSpec, VirtualMachineSpec
+from novacron_sdk.models.vm import CloudInitSpec, VirtualMachineSpec
 
 NS = "https://novacron.dev/xmlns/vm/1"
 NS_PREFIX = "novacron"

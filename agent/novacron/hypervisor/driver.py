@@ -19,7 +19,7 @@ from pathlib import Path
 
 import libvirt
 
-from novacron.errors import HypervisorError, NotFound, StateTimeout, Unavailable
+from novacron.config.model import HypervisorConfig
 from novacron.hypervisor import storage
 from novacron.hypervisor.accel import Accel, detect_accel, domain_type
 from novacron.hypervisor.domain_xml import NS, NS_PREFIX
@@ -27,8 +27,8 @@ from novacron.hypervisor.observation import STATES as _STATES
 from novacron.hypervisor.observation import Observation
 from novacron.hypervisor.parse import parse_domain_xml
 from novacron.hypervisor.reasons import libvirt_reason
-from novacron.models.config import HypervisorConfig
-from novacron.models.vm import CloudInitSpec
+from novacron_sdk.errors import HypervisorError, NotFound, StateTimeout, Unavailable
+from novacron_sdk.models.vm import CloudInitSpec
 
 BALLOON_ACK_S = 10.0
 

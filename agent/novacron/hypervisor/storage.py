@@ -19,10 +19,10 @@ from xml.sax.saxutils import escape
 
 import libvirt
 
-from novacron.errors import HypervisorError
 from novacron.hypervisor.parse import VolumeFacts
 from novacron.hypervisor.reasons import brief, libvirt_reason
-from novacron.models.vm import CloudInitSpec
+from novacron_sdk.errors import HypervisorError
+from novacron_sdk.models.vm import CloudInitSpec
 
 GIB = 1 << 30
 QCOW2_MAGIC = b"QFI\xfb"

@@ -1,6 +1,6 @@
 """`novacron migrate VM NODE`: find where the VM runs, ask that agent to move it, show a progress bar.
 
-Speaks HTTP through novacron.client only (a face, not agent internals).
+Speaks HTTP through novacron_sdk.client only (a face, not agent internals).
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from novacron.client import ApiError, NovacronClient
-    from novacron.models.migration import MigrationRequest
+    from novacron_sdk.client import ApiError, NovacronClient
+    from novacron_sdk.models.migration import MigrationRequest
 
     try:
         request = MigrationRequest.model_validate({"vm": args.vm, "destination": args.node, "options": _options(args)})

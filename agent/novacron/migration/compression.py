@@ -10,7 +10,7 @@ channel's measured throughput, which compression itself limits, so it cannot tel
 
 from __future__ import annotations
 
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 
 class LevelController:

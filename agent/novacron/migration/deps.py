@@ -11,17 +11,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from novacron.config.model import AgentConfig
 from novacron.dwcp.mode.profiles import ModeProfile, profile_for
 from novacron.dwcp.mode.rollout import Flags, effective_flags
 from novacron.dwcp.tunnel import TlsContexts
-from novacron.errors import InvalidInput, Unavailable
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.migration.metrics import MigrationMetrics
 from novacron.migration.peer import PeerClient
 from novacron.migration.relay import OutgoingRelay, PeerEndpoint
-from novacron.models.config import AgentConfig
-from novacron.models.migration import Migration
 from novacron.store import Store
+from novacron_sdk.errors import InvalidInput, Unavailable
+from novacron_sdk.models.migration import Migration
 
 T = TypeVar("T")
 BUSY_GRACE_S = 60.0

@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass, field
 
 from novacron.dwcp.tunnel import ChannelReader
-from novacron.errors import Conflict, Forbidden, InvalidInput, NotFound
 from novacron.migration import libvirt_ops as lv
 from novacron.migration.deps import BUSY_GRACE_S, Deps, now
 from novacron.migration.machine import TERMINAL
@@ -28,8 +27,10 @@ from novacron.migration.memory import collect_soon
 from novacron.migration.plan import DEST_HOST
 from novacron.migration.relay import IncomingRelay
 from novacron.migration.wire import ChannelHeader
-from novacron.models.migration import Migration
-from novacron.models.peer import (
+from novacron.store import VmRecord
+from novacron_sdk.errors import Conflict, Forbidden, InvalidInput, NotFound
+from novacron_sdk.models.migration import Migration
+from novacron_sdk.models.peer import (
     PeerAbort,
     PeerAborted,
     PeerComplete,
@@ -38,7 +39,6 @@ from novacron.models.peer import (
     PeerPrepared,
     VmTransfer,
 )
-from novacron.store import VmRecord
 
 log = logging.getLogger(__name__)
 MAX_PREPARED_PER_SOURCE = 4

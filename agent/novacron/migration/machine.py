@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from novacron.errors import Conflict
-from novacron.models.migration import Migration, MigrationPhase
+from novacron_sdk.errors import Conflict
+from novacron_sdk.models.migration import Migration, MigrationPhase
 
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 _NEXT: dict[str, frozenset[str]] = {

@@ -17,7 +17,6 @@ from typing import Any
 
 import libvirt
 
-from novacron.errors import Conflict, NovacronError, Unavailable
 from novacron.migration import libvirt_ops as lv
 from novacron.migration import plan as planning
 from novacron.migration.deps import BUSY_GRACE_S, Deps, now
@@ -26,8 +25,9 @@ from novacron.migration.machine import advance
 from novacron.migration.memory import collect_soon
 from novacron.migration.progress import ProgressTracker, TunnelStats
 from novacron.migration.relay import OutgoingRelay
-from novacron.models.migration import Migration, MigrationPhase
-from novacron.models.peer import PeerAbort, PeerComplete, PeerPrepare, PeerPrepared, VmTransfer
+from novacron_sdk.errors import Conflict, NovacronError, Unavailable
+from novacron_sdk.models.migration import Migration, MigrationPhase
+from novacron_sdk.models.peer import PeerAbort, PeerComplete, PeerPrepare, PeerPrepared, VmTransfer
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5

@@ -16,9 +16,9 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from novacron.auth.node_assertion import SCHEME, NodeSigner
-from novacron.errors import Conflict, InvalidInput, NotFound, NovacronError, Unavailable
-from novacron.models.config import AgentConfig, PeerConfig
-from novacron.models.peer import (
+from novacron.config.model import AgentConfig, PeerConfig
+from novacron_sdk.errors import Conflict, InvalidInput, NotFound, NovacronError, Unavailable
+from novacron_sdk.models.peer import (
     PeerAbort,
     PeerAborted,
     PeerComplete,

@@ -28,7 +28,7 @@ from novacron.dwcp.mode.profiles import ModeProfile
 from novacron.dwcp.mode.rollout import Flags
 from novacron.dwcp.tunnel.conn import HdeSettings
 from novacron.hypervisor.domain_xml import NS
-from novacron.models.migration import MigrationOptions
+from novacron_sdk.models.migration import MigrationOptions
 
 SOURCE_HOST = "127.0.0.1"
 DEST_HOST = "127.0.0.2"

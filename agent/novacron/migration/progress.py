@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from novacron.models.migration import MigrationProgress
+from novacron_sdk.models.migration import MigrationProgress
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from novacron.errors import NotFound, NovacronError, Unavailable
 from novacron.migration import libvirt_ops as lv
 from novacron.migration.deps import Deps, now
 from novacron.migration.machine import TERMINAL, Recovery, recover_destination, recover_source
 from novacron.migration.outgoing import abort_destination, forget_source
-from novacron.models.migration import Migration
-from novacron.models.peer import PeerComplete, VmTransfer
+from novacron_sdk.errors import NotFound, NovacronError, Unavailable
+from novacron_sdk.models.migration import Migration
+from novacron_sdk.models.peer import PeerComplete, VmTransfer
 
 if TYPE_CHECKING:
     from novacron.migration.service import MigrationService

@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from novacron.auth.node_assertion import NodeSigner
+from novacron.config.model import AgentConfig
 from novacron.dwcp.tunnel import ChannelReader, make_tls_contexts
 from novacron.dwcp.tunnel.admission import MAX_UNAUTHENTICATED, MAX_UNAUTHENTICATED_PER_SOURCE, Limits
-from novacron.errors import Conflict, NotFound, Unavailable
 from novacron.migration import libvirt_ops as lv
 from novacron.migration import plan as planning
 from novacron.migration import validate
@@ -31,10 +31,10 @@ from novacron.migration.metrics import MigrationMetrics
 from novacron.migration.outgoing import OutgoingMigration
 from novacron.migration.peer import PeerClient
 from novacron.migration.wire import ChannelHeader
-from novacron.models.config import AgentConfig
-from novacron.models.migration import Migration, MigrationRequest
-from novacron.models.peer import PeerPrepare, PeerVm, VmTransfer
 from novacron.store import Store, VmRecord
+from novacron_sdk.errors import Conflict, NotFound, Unavailable
+from novacron_sdk.models.migration import Migration, MigrationRequest
+from novacron_sdk.models.peer import PeerPrepare, PeerVm, VmTransfer
 
 log = logging.getLogger(__name__)
 CANCEL_WAIT_S = 30.0

@@ -7,11 +7,11 @@ destination's capacity is checked by the destination itself (a dry-run prepare, 
 
 from __future__ import annotations
 
-from novacron.errors import Conflict, InvalidInput, NotFound, Unavailable
+from novacron.config.model import AgentConfig
 from novacron.migration.machine import DomainState
-from novacron.models.config import AgentConfig
-from novacron.models.migration import MigrationRequest
 from novacron.store import VmRecord
+from novacron_sdk.errors import Conflict, InvalidInput, NotFound, Unavailable
+from novacron_sdk.models.migration import MigrationRequest
 
 
 def check_destination(config: AgentConfig, req: MigrationRequest) -> None:

@@ -19,7 +19,9 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-NODE_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+from novacron_sdk.models.node import NODE_ID_PATTERN
+
+NODE_ID_RE = re.compile(NODE_ID_PATTERN)
 _CACHE_MAX = 1024
 
 

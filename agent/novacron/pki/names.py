@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from cryptography import x509
 from pydantic import ValidationError
 
-from novacron.models.config import SystemConfig
+from novacron.config.model import SystemConfig
 from novacron.pki.errors import PkiError
 
 # A host name in a SubjectAltName: what a node id may look like, up to a full DNS name's length.

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from novacron.api.services import AgentServices
 from novacron.boot import BootContext, BootError, BootProgress, Initializer
-from novacron.models.config import AgentConfig
+from novacron.config.model import AgentConfig
 from novacron.runtime.components import agent_components
 from novacron.runtime.logs import configure_logging
 

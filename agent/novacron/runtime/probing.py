@@ -14,7 +14,7 @@ from novacron.boot import BootContext
 from novacron.dwcp.probe.runner import ProbeRunner
 from novacron.dwcp.probe.server import ProbeServer
 from novacron.dwcp.probe.targets import probe_port, resolve_targets
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 log = logging.getLogger("novacron.agent")
 

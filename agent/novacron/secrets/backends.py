@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from novacron.models.config import AgentConfig
+from novacron.config.model import AgentConfig
 from novacron.secrets.env_backend import load_key_env
 from novacron.secrets.file_backend import load_key_file
 from novacron.secrets.key import SigningKey

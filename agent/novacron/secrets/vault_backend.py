@@ -18,7 +18,7 @@ import hvac
 import hvac.exceptions
 import requests
 
-from novacron.models.config import AuthConfig
+from novacron.config.model import AuthConfig
 from novacron.secrets.errors import SecretsError
 from novacron.secrets.key import MIN_KEY_BYTES, SigningKey, generate_key_text
 

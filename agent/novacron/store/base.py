@@ -17,9 +17,9 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from novacron.errors import InvalidInput
 from novacron.store.checks import RecordProblem, check_migration, check_vm
 from novacron.store.records import AuditEntry, Event, Quarantined, Revocation, VmRecord, utcnow
+from novacron_sdk.errors import InvalidInput
 
 log = logging.getLogger("novacron.store")
 Statement = tuple[str, Sequence[Any]]

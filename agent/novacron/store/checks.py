@@ -13,13 +13,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from novacron.models.migration import Migration
-from novacron.models.vm import VirtualMachineSpec
 from novacron.store.records import VmRecord
-from novacron.validation import describe_errors
+from novacron_sdk.models.migration import Migration
+from novacron_sdk.models.node import NODE_ID_PATTERN
+from novacron_sdk.models.vm import VirtualMachineSpec
+from novacron_sdk.validation import describe_errors
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-NODE_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+NODE_RE = re.compile(NODE_ID_PATTERN)
 
 
 class RecordProblem(ValueError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from novacron.errors import Unavailable
+from novacron_sdk.errors import Unavailable
 
 Backend = Literal["sqlite", "postgresql"]
 

@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 import psycopg
 
-from novacron.errors import Unavailable
 from novacron.store.base import (
     Statement,
     Store,
@@ -29,6 +28,7 @@ from novacron.store.base import (
 )
 from novacron.store.migrations import SCHEMA_VERSION_TABLE, pending
 from novacron.store.records import Event, VmRecord, as_utc, utcnow
+from novacron_sdk.errors import Unavailable
 
 _VM_COLUMNS = "name, spec, applied, uuid, node, meta, created_at, updated_at"
 

@@ -16,7 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from novacron.errors import Unavailable
 from novacron.store.base import (
     Statement,
     Store,
@@ -29,6 +28,7 @@ from novacron.store.base import (
 )
 from novacron.store.migrations import SCHEMA_VERSION_TABLE, pending
 from novacron.store.records import Event, VmRecord, as_utc, utcnow
+from novacron_sdk.errors import Unavailable
 
 MEMORY = ":memory:"
 _BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another process's write to finish

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from novacron.hypervisor.domain_xml import cloud_init_hash
-from novacron.models.vm import FieldChange, VirtualMachineSpec
+from novacron_sdk.models.vm import FieldChange, VirtualMachineSpec
 
 SCALAR_FIELDS = ("vcpus", "memory_mib")
 # Fields compared for `status.pending_changes` (the running guest vs its persistent config).

@@ -13,11 +13,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from novacron.errors import NotFound, NovacronError
 from novacron.hypervisor import storage
 from novacron.hypervisor.domain_xml import DiskLayout, DomainLayout, build_domain_xml, memory_ceiling
 from novacron.hypervisor.driver import HypervisorDriver, Observation
-from novacron.models.vm import FieldChange, VirtualMachineSpec
+from novacron_sdk.errors import NotFound, NovacronError
+from novacron_sdk.models.vm import FieldChange, VirtualMachineSpec
 
 
 @dataclass

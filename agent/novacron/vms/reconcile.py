@@ -13,11 +13,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from novacron.hypervisor.driver import HypervisorDriver
-from novacron.models.vm import VirtualMachineSpec
 from novacron.store import Store, VmRecord
 from novacron.vms.diff import drift_fields, normalize_desired
 from novacron.vms.ops import owned_volumes
 from novacron.vms.view import spec_dict, stored_spec
+from novacron_sdk.models.vm import VirtualMachineSpec
 
 
 def _event(store: Store, finding: dict[str, Any]) -> dict[str, Any]:

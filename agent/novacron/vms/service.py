@@ -14,16 +14,16 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from novacron.errors import Conflict, NotFound
+from novacron.config.model import AgentConfig
 from novacron.hypervisor.driver import HypervisorDriver, Observation
-from novacron.models.config import AgentConfig
-from novacron.models.vm import ConvergeResult, FieldChange, VirtualMachine, VirtualMachineSpec
 from novacron.store import Store, VmRecord
 from novacron.vms import ops
 from novacron.vms.diff import LiveLimits, compute_changes, create_changes, diff_doc, normalize_desired
 from novacron.vms.reconcile import reconcile as reconcile_sync
 from novacron.vms.validate import validate_spec
 from novacron.vms.view import build_vm, would_be_vm
+from novacron_sdk.errors import Conflict, NotFound
+from novacron_sdk.models.vm import ConvergeResult, FieldChange, VirtualMachine, VirtualMachineSpec
 
 T = TypeVar("T")
 

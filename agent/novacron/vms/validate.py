@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from novacron.errors import Conflict, InvalidInput
 from novacron.hypervisor import storage
 from novacron.hypervisor.driver import HypervisorDriver, Observation
-from novacron.models.vm import VM_NAME_PATTERN, VirtualMachineSpec
+from novacron_sdk.errors import Conflict, InvalidInput
+from novacron_sdk.models.vm import VM_NAME_PATTERN, VirtualMachineSpec
 
 
 def spec_from_dict(doc: Any) -> VirtualMachineSpec:

@@ -12,9 +12,9 @@ from typing import Any
 
 from novacron.hypervisor.domain_xml import cloud_init_hash
 from novacron.hypervisor.driver import HypervisorDriver, Observation
-from novacron.models.vm import VirtualMachine, VirtualMachineSpec, VirtualMachineStatus
 from novacron.store.records import VmRecord
 from novacron.vms.diff import drift_fields, pending_fields
+from novacron_sdk.models.vm import VirtualMachine, VirtualMachineSpec, VirtualMachineStatus
 
 
 def stored_spec(record: VmRecord | None) -> VirtualMachineSpec | None:

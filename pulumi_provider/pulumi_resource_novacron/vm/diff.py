@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from novacron.models.vm import VirtualMachineSpec
+from novacron_sdk.models.vm import VirtualMachineSpec
 from pulumi_resource_novacron.diffing import DiffResult
 from pulumi_resource_novacron.names import camel, join
 from pulumi_resource_novacron.values import Unknown, has_unknown, reveal

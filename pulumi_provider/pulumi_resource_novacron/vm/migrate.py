@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import grpc
 
-from novacron.client import ApiError
-from novacron.models.migration import MigrationOptions, MigrationRequest
+from novacron_sdk.client import ApiError
+from novacron_sdk.models.migration import MigrationOptions, MigrationRequest
 from pulumi_resource_novacron.cluster import Cluster
 from pulumi_resource_novacron.config import AgentRef
 from pulumi_resource_novacron.context import OpContext

@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 
-from novacron.client import ApiError
+from novacron_sdk.client import ApiError
 from pulumi_resource_novacron.cluster import Cluster
 from pulumi_resource_novacron.config import AgentRef
 from pulumi_resource_novacron.context import PARTIAL, OpContext

@@ -13,9 +13,9 @@ from typing import Any
 import grpc
 from pydantic import BaseModel
 
-from novacron.models.config import SystemConfig
-from novacron.models.migration import MigrationOptions
-from novacron.models.vm import VirtualMachine, VirtualMachineSpec
+from novacron_sdk.models.migration import MigrationOptions
+from novacron_sdk.models.node import NodeRef
+from novacron_sdk.models.vm import VirtualMachine, VirtualMachineSpec
 from pulumi_resource_novacron.errors import ProviderError
 from pulumi_resource_novacron.names import camel
 from pulumi_resource_novacron.schema import VM, Shapes
@@ -46,7 +46,7 @@ def problems(inputs: dict[str, Any]) -> dict[str, str]:
     spec, node, migration = split(reveal(inputs))
     out = failures(VirtualMachineSpec, IN.to_agent(spec), IN)
     if node is not None and not isinstance(node, Unknown):
-        for path, why in failures(SystemConfig, {"node_id": node}, IN).items():
+        for path, why in failures(NodeRef, {"node_id": node}, IN).items():
             out[path.replace("nodeId", "node")] = why
     if migration is not None and not isinstance(migration, Unknown):
         if isinstance(migration, dict):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from novacron.client import NovacronClient
-from novacron.models.migration import Migration
-from novacron.models.vm import VirtualMachine
+from novacron_sdk.client import NovacronClient
+from novacron_sdk.models.migration import Migration
+from novacron_sdk.models.vm import VirtualMachine
 from pulumi_resource_novacron.deadline import Deadline
 
 POLL_S = 0.5

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from novacron.client import ApiError
-from novacron.models.mode import ModeSettings, ModeStatus
+from novacron_sdk.client import ApiError
+from novacron_sdk.models.mode import ModeSettings, ModeStatus
 from novacron_tf.cty import UNKNOWN
 from novacron_tf.diagnostics import Diagnostic, DiagnosticsError, error, from_api
 from novacron_tf.planning import plan_block, shape

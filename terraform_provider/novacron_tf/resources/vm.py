@@ -6,9 +6,9 @@ import logging
 import time
 from typing import Any
 
-from novacron.client import ApiError
-from novacron.models.migration import Migration, MigrationRequest
-from novacron.models.vm import VM_NAME_PATTERN, VirtualMachine, VirtualMachineSpec
+from novacron_sdk.client import ApiError
+from novacron_sdk.models.migration import Migration, MigrationRequest
+from novacron_sdk.models.vm import VM_NAME_PATTERN, VirtualMachine, VirtualMachineSpec
 from novacron_tf.cty import UNKNOWN
 from novacron_tf.diagnostics import Diagnostic, DiagnosticsError, error, from_api
 from novacron_tf.planning import shape

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from novacron.models.vm import FieldChange, VirtualMachineSpec, VirtualMachineStatus
+from novacron_sdk.models.vm import FieldChange, VirtualMachineSpec, VirtualMachineStatus
 from novacron_tf.cty import UNKNOWN, contains_unknown
 from novacron_tf.diagnostics import dotted
 from novacron_tf.planning import differs, plan_block, strip_nulls

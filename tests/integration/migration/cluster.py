@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from novacron.client import NovacronClient
+from novacron_sdk.client import NovacronClient
 from tests.tooling._cmd import run
 from tests.tooling.agent import AgentProcess, start_agent
 from tests.tooling.guest import GuestImage, SerialLog, guest_image_dirs, guest_memory_mib, kernel_cmdline

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from novacron.client import ApiError, NovacronClient
-from novacron.models.migration import Migration, MigrationRequest
+from novacron_sdk.client import ApiError, NovacronClient
+from novacron_sdk.models.migration import Migration, MigrationRequest
 from tests.integration.migration.cluster import Cluster, Node, guest_spec, wait_until
 from tests.tooling.guest import GuestImage
 

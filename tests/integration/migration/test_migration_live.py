@@ -15,8 +15,8 @@ import libvirt
 import libvirt_qemu
 import pytest
 
-from novacron.models.migration import Migration, MigrationRequest
-from novacron.models.mode import ModeSettings
+from novacron_sdk.models.migration import Migration, MigrationRequest
+from novacron_sdk.models.mode import ModeSettings
 from tests.integration.migration.cluster import Cluster, Node, guest_spec, wait_until
 from tests.tooling.agent import VENV_BIN
 from tests.tooling.guest import GuestImage

@@ -13,9 +13,9 @@ import random
 import threading
 from typing import Any
 
+from novacron.config.model import AgentConfig
 from novacron.dwcp.mode import LinkSample, ModeService, bind_channel, profile_for
 from novacron.dwcp.tunnel import ChannelReader, ChannelServer, open_channel
-from novacron.models.config import AgentConfig
 
 MIB = 1 << 20
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from novacron.config.model import AgentConfig
 from novacron.dwcp.mode import LinkSample, ModeService
 from novacron.dwcp.probe import burst, wire
 from novacron.dwcp.probe.client import PingSession, ProbeError, bandwidth_probe
@@ -26,8 +27,7 @@ from novacron.dwcp.probe.rtt import RecentMin
 from novacron.dwcp.probe.runner import ProbeRunner
 from novacron.dwcp.probe.server import ProbeServer, ServerLimits
 from novacron.dwcp.probe.targets import ProbeTarget, probe_port, resolve_targets
-from novacron.errors import InvalidInput
-from novacron.models.config import AgentConfig
+from novacron_sdk.errors import InvalidInput
 
 MIB = 1 << 20
 

@@ -12,7 +12,7 @@ from novacron.api.services import AgentServices
 from novacron.auth.authenticator import Authenticator
 from novacron.auth.tokens import mint_token
 from novacron.boot import BootProgress
-from novacron.models.config import AgentConfig
+from novacron.config.model import AgentConfig
 from novacron.secrets.key import SigningKey, generate_key_text
 
 ISSUER = "novacron"

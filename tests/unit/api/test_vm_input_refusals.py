@@ -25,12 +25,12 @@ from novacron.api import problems
 from novacron.api.routes import vms as vm_routes
 from novacron.api.services import AgentServices
 from novacron.boot import BootProgress
-from novacron.errors import InvalidInput
+from novacron.config.model import AgentConfig
 from novacron.hypervisor.driver import HypervisorDriver
-from novacron.models.config import AgentConfig
 from novacron.store import Store, open_store
 from novacron.vms import ops
 from novacron.vms.service import VmService
+from novacron_sdk.errors import InvalidInput
 
 TEST_NODE = Path(__file__).resolve().parents[1] / "vms" / "libvirt_test_node.xml"
 NAME = "vm1"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from novacron.models.config import AgentConfig
+from novacron.config.model import AgentConfig
 from tests.tooling.openbao import OpenBao, openbao_or_skip
 
 

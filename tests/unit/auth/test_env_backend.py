@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from novacron.models.config import AgentConfig
+from novacron.config.model import AgentConfig
 from novacron.secrets import SecretsError, SigningKey, load_signing_key
 
 VALUE = "env-provided-signing-key-0123456789abcdef"

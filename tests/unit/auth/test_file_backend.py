@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from novacron.models.config import AgentConfig
+from novacron.config.model import AgentConfig
 from novacron.secrets import MIN_KEY_BYTES, SecretsError, SigningKey, load_signing_key
 
 

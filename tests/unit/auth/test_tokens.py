@@ -7,8 +7,8 @@ import jwt
 import pytest
 
 from novacron.auth import AuthError, Claims, mint_token, verify_token
-from novacron.errors import InvalidInput
 from novacron.secrets import SigningKey
+from novacron_sdk.errors import InvalidInput
 
 KEY = SigningKey("token-test-signing-key-0123456789abcdefghijkl")
 OTHER = SigningKey("another-signing-key-0123456789abcdefghijklmn")

@@ -10,7 +10,7 @@ from typing import Any
 import hvac
 import pytest
 
-from novacron.models.config import AgentConfig
+from novacron.config.model import AgentConfig
 from novacron.secrets import SecretsError, SigningKey, load_signing_key, vault_backend
 from tests.tooling.openbao import OpenBao
 

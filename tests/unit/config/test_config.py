@@ -11,7 +11,7 @@ import yaml
 
 from novacron.config import ConfigError, load_config, render_default_config
 from novacron.config.loader import env_overrides, parse_config
-from novacron.models.config import AgentConfig
+from novacron.config.model import AgentConfig
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = sorted((REPO / "config" / "examples").glob("*.yaml"))

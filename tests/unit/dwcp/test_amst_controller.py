@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from novacron.dwcp.amst import StreamController
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 MIB = 1 << 20
 

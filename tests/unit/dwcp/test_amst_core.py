@@ -21,7 +21,7 @@ from novacron.dwcp.amst import (
     encode_frame,
 )
 from novacron.dwcp.amst.receiver import SEGMENT_OVERHEAD
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 PROPS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HEADER = 28

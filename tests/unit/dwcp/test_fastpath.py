@@ -30,7 +30,7 @@ from novacron.dwcp.tunnel.fastpath_wire import (
     parse_reply,
     reply_missing,
 )
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 from tests.unit.dwcp.fastpath_fakes import LOCAL, MIB, QemuDest, QemuSource, accept_qemu, qemu_listener
 
 

@@ -17,7 +17,7 @@ from novacron.dwcp.tunnel.fastpath_wire import (
     parse_reply,
     reply_missing,
 )
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 
 # -- sans-I/O header ---------------------------------------------------------------------------------

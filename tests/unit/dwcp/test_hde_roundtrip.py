@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder
 from novacron.dwcp.hde.encoder import UnsealedFrame
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 from tests.unit.dwcp.hde_strategies import (
     PAGE,
     cut,

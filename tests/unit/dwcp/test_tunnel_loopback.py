@@ -24,7 +24,7 @@ from novacron.dwcp.tunnel import (
     proxy_into_channel,
     sockopts,
 )
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 from tests.unit.dwcp.conftest import Pki
 
 MIB = 1 << 20

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from novacron.config.model import HypervisorConfig
 from novacron.hypervisor.driver import HypervisorDriver
-from novacron.models.config import HypervisorConfig
 
 TEST_NODE = Path(__file__).resolve().parents[1] / "vms" / "libvirt_test_node.xml"
 

@@ -9,8 +9,8 @@ import libvirt
 from novacron.hypervisor.domain_xml import NS, DiskLayout, DomainLayout, build_domain_xml, memory_ceiling
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.hypervisor.parse import VolumeFacts, observed_spec, parse_domain_xml
-from novacron.models.vm import VirtualMachineSpec
 from novacron.vms.diff import LiveLimits, compute_changes, normalize_desired
+from novacron_sdk.models.vm import VirtualMachineSpec
 
 SPEC = VirtualMachineSpec.model_validate(
     {

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from novacron.errors import HypervisorError
+from novacron.config.model import AgentConfig, HypervisorConfig
 from novacron.hypervisor import storage
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.hypervisor.reasons import REASON_MAX, brief
-from novacron.models.config import AgentConfig, HypervisorConfig
-from novacron.models.vm import CloudInitSpec
 from novacron.vms import ops
+from novacron_sdk.errors import HypervisorError
+from novacron_sdk.models.vm import CloudInitSpec
 
 
 def test_default_roots_are_the_pool_directory_and_data_dir_images(

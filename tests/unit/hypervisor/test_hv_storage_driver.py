@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from novacron.errors import HypervisorError, NotFound, Unavailable
+from novacron.config.model import HypervisorConfig
 from novacron.hypervisor import storage
 from novacron.hypervisor.driver import HypervisorDriver
-from novacron.models.config import HypervisorConfig
-from novacron.models.vm import CloudInitSpec
+from novacron_sdk.errors import HypervisorError, NotFound, Unavailable
+from novacron_sdk.models.vm import CloudInitSpec
 
 
 @pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img not installed")

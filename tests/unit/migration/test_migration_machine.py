@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from novacron.errors import Conflict
 from novacron.migration.machine import advance, may_cancel, recover_destination, recover_source
-from novacron.models.migration import Migration
+from novacron_sdk.errors import Conflict
+from novacron_sdk.models.migration import Migration
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

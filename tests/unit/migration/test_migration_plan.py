@@ -7,12 +7,12 @@ import xml.etree.ElementTree as ET
 import libvirt
 import pytest
 
+from novacron.config.model import DwcpConfig
 from novacron.dwcp.mode.profiles import profile_for
 from novacron.dwcp.mode.rollout import Flags
 from novacron.hypervisor.domain_xml import NS
 from novacron.migration import plan
-from novacron.models.config import DwcpConfig
-from novacron.models.migration import MigrationOptions
+from novacron_sdk.models.migration import MigrationOptions
 
 C = plan.LibvirtConsts.from_module(libvirt)
 ON = Flags(transport=True, compression=True, prediction=True)

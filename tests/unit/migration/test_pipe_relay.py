@@ -11,6 +11,7 @@ import ssl
 
 import pytest
 
+from novacron.config.model import DwcpConfig
 from novacron.dwcp.mode.profiles import profile_for
 from novacron.dwcp.mode.rollout import Flags
 from novacron.dwcp.tunnel import make_tls_contexts
@@ -19,8 +20,7 @@ from novacron.migration.pipe_relay import IncomingPipes, OutgoingPipes
 from novacron.migration.plan import channel_plan
 from novacron.migration.relay import OutgoingRelay, PeerEndpoint
 from novacron.migration.wire import ChannelHeader
-from novacron.models.config import DwcpConfig
-from novacron.models.migration import MigrationOptions
+from novacron_sdk.models.migration import MigrationOptions
 from tests.unit.dwcp.conftest import Pki
 
 MIB = 1 << 20

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from novacron.dwcp.mode.classifier import Thresholds, classify, combine
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 
 @pytest.mark.parametrize(

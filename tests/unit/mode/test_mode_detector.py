@@ -7,7 +7,7 @@ import random
 import pytest
 
 from novacron.dwcp.mode.detector import LinkSample, ModeChanged, ModeDetector
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 
 def feed(det: ModeDetector, peer: str, samples: list[LinkSample]) -> list[list[ModeChanged]]:

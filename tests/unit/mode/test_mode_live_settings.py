@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 import zstandard
 
+from novacron.config.model import DwcpConfig
 from novacron.dwcp.mode.live_settings import LiveSettings
 from novacron.dwcp.mode.profiles import ModeProfile, all_profiles
-from novacron.errors import InvalidInput
-from novacron.models.config import DwcpConfig
+from novacron_sdk.errors import InvalidInput
 
 PROFILES = all_profiles(DwcpConfig())
 DC, HY, INET = PROFILES["datacenter"], PROFILES["hybrid"], PROFILES["internet"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from novacron.config.model import CompressionConfig, DwcpConfig, TransportConfig
 from novacron.dwcp.mode.profiles import ModeProfile, all_profiles, profile_for
-from novacron.errors import InvalidInput
-from novacron.models.config import CompressionConfig, DwcpConfig, TransportConfig
+from novacron_sdk.errors import InvalidInput
 
 
 def test_default_profiles_order_and_bounds() -> None:

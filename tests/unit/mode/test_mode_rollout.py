@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
+from novacron.config.model import DwcpConfig
 from novacron.dwcp.mode.rollout import Flags, effective_flags, in_rollout, rollout_bucket
-from novacron.errors import InvalidInput
-from novacron.models.config import DwcpConfig
+from novacron_sdk.errors import InvalidInput
 
 IDS = [f"node-{i:04d}" for i in range(1000)]
 

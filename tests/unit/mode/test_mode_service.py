@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
+from novacron.config.model import AgentConfig, DwcpConfig, SystemConfig
 from novacron.dwcp.mode.detector import LinkSample
 from novacron.dwcp.mode.profiles import ModeProfile, profile_for
 from novacron.dwcp.mode.rollout import Flags, rollout_bucket
 from novacron.dwcp.mode.service import ModeService
 from novacron.dwcp.probe.tcpinfo import TcpInfo
-from novacron.errors import InvalidInput
-from novacron.models.config import AgentConfig, DwcpConfig, SystemConfig
-from novacron.models.mode import ModeSettings, ModeStatus
+from novacron_sdk.errors import InvalidInput
+from novacron_sdk.models.mode import ModeSettings, ModeStatus
 
 
 class FakeClock:

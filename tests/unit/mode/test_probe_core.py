@@ -7,7 +7,7 @@ import pytest
 from novacron.dwcp.probe.rtt import RttEstimator
 from novacron.dwcp.probe.scheduler import ProbeScheduler
 from novacron.dwcp.probe.wire import FRAME_SIZE, Ping, Pinger, Pong, ProbeWireError, answer, decode, encode
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 
 def test_rtt_estimator_follows_rfc6298() -> None:

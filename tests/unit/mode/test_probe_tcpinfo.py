@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from novacron.dwcp.probe.tcpinfo import _LAYOUT, TCP_ESTABLISHED, loss_ratio, parse_tcp_info, tcp_info
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or not hasattr(socket, "TCP_INFO"), reason="TCP_INFO is Linux-only"

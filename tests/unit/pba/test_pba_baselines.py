@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from novacron.dwcp.pba.baselines import BASELINES, Ewma, HarmonicMean, Holt, LastValue
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 
 def feed(p, values, t0=0.0, dt=1.0):

@@ -8,7 +8,7 @@ import pytest
 from novacron.dwcp.pba import grid
 from novacron.dwcp.pba.dataset import decisions
 from novacron.dwcp.pba.traces import Trace
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 
 def trace(t, v):

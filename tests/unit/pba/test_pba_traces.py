@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from novacron.dwcp.pba import traces
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 
 def test_parse_whitespace_comments_and_blank_lines():

@@ -18,9 +18,9 @@ from novacron.auth.issuing import TokenIssuer
 from novacron.auth.node_assertion import SCHEME, NodeSigner, NodeVerifier
 from novacron.auth.revocations import Revocations
 from novacron.boot import BootProgress
+from novacron.config.model import AgentConfig
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.migration.service import MigrationService
-from novacron.models.config import AgentConfig
 from novacron.pki.identity import ClusterCA
 from novacron.secrets.key import SigningKey, generate_key_text
 from novacron.store import open_store

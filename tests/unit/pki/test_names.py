@@ -8,7 +8,7 @@ import pytest
 from cryptography import x509
 from pydantic import ValidationError
 
-from novacron.models.config import SystemConfig
+from novacron.config.model import SystemConfig
 from novacron.pki.errors import PkiError
 from novacron.pki.names import check_node_id, describe, parse_host, san_entries
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from novacron.errors import InvalidInput
 from novacron.store import Store
+from novacron_sdk.errors import InvalidInput
 
 
 def test_add_returns_the_stored_event(store: Store) -> None:

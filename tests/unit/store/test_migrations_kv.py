@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from novacron.errors import InvalidInput
-from novacron.models.migration import Migration
 from novacron.store import Store
+from novacron_sdk.errors import InvalidInput
+from novacron_sdk.models.migration import Migration
 
 
 def doc(mig_id: str, vm: str, phase: str = "pending", **kw: object) -> dict:

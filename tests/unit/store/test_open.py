@@ -11,11 +11,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from novacron.errors import Unavailable
-from novacron.models.config import AgentConfig
+from novacron.config.model import AgentConfig
 from novacron.store import LATEST_VERSION, Store, VmRecord, open_store
 from novacron.store.base import redact_url
 from novacron.store.sqlite import sqlite_path_from_url
+from novacron_sdk.errors import Unavailable
 from tests.tooling.postgres import pg_schema
 
 

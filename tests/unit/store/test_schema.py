@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from novacron.errors import Unavailable
 from novacron.store import LATEST_VERSION, SchemaTooNew, VmRecord, migrations, open_store
 from novacron.store.migrations import SchemaStep, pending
+from novacron_sdk.errors import Unavailable
 
 RawSql = Callable[[str], list[tuple[Any, ...]]]  # the `raw_sql` fixture from conftest.py
 

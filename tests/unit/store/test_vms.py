@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from novacron.errors import InvalidInput
 from novacron.store import Store, VmRecord
+from novacron_sdk.errors import InvalidInput
 
 SPEC = {
     "name": "web-1",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from novacron.config.model import AgentConfig
 from novacron.hypervisor.driver import HypervisorDriver
-from novacron.models.config import AgentConfig
 from novacron.store import Store, open_store
 from novacron.vms.service import VmService
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from novacron.errors import Conflict, HypervisorError, InvalidInput, NovacronError
 from novacron.hypervisor.driver import HypervisorDriver
-from novacron.models.vm import VirtualMachineSpec
 from novacron.store import Store
 from novacron.vms.service import VmService
 from novacron.vms.validate import spec_from_dict
+from novacron_sdk.errors import Conflict, HypervisorError, InvalidInput, NovacronError
+from novacron_sdk.models.vm import VirtualMachineSpec
 
 pytestmark = pytest.mark.asyncio
 

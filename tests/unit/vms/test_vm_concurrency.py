@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 
 from novacron.hypervisor.driver import HypervisorDriver
-from novacron.models.vm import VirtualMachineSpec
 from novacron.vms.service import VmService
+from novacron_sdk.models.vm import VirtualMachineSpec
 
 pytestmark = pytest.mark.asyncio
 

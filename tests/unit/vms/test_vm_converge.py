@@ -9,9 +9,9 @@ import pytest
 
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.hypervisor.parse import parse_domain_xml
-from novacron.models.vm import VirtualMachineSpec
 from novacron.store import Store
 from novacron.vms.service import VmService
+from novacron_sdk.models.vm import VirtualMachineSpec
 
 pytestmark = pytest.mark.asyncio
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from novacron.errors import Conflict
 from novacron.hypervisor.driver import HypervisorDriver
-from novacron.models.vm import VirtualMachineSpec
 from novacron.store import Store
 from novacron.vms.service import VmService
+from novacron_sdk.errors import Conflict
+from novacron_sdk.models.vm import VirtualMachineSpec
 
 pytestmark = pytest.mark.asyncio
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from novacron.models.vm import VirtualMachineSpec
 from novacron.vms.diff import (
     LiveLimits,
     compute_changes,
@@ -13,6 +12,7 @@ from novacron.vms.diff import (
     normalize_desired,
     pending_fields,
 )
+from novacron_sdk.models.vm import VirtualMachineSpec
 
 RUNNING = LiveLimits(running=True, memory_ceiling_mib=1024, max_vcpus=8, can_resize_disks=True)
 STOPPED = LiveLimits(running=False)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import libvirt
 import pytest
 
-from novacron.errors import StateTimeout
+from novacron.config.model import AgentConfig
 from novacron.hypervisor.driver import HypervisorDriver
-from novacron.models.config import AgentConfig
-from novacron.models.vm import VirtualMachineSpec
 from novacron.store import Store
 from novacron.vms.service import VmService
+from novacron_sdk.errors import StateTimeout
+from novacron_sdk.models.vm import VirtualMachineSpec
 
 pytestmark = pytest.mark.asyncio
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import libvirt
 import pytest
 
+from novacron.config.model import AgentConfig
 from novacron.hypervisor.driver import HypervisorDriver
-from novacron.models.config import AgentConfig
-from novacron.models.vm import VirtualMachineSpec
 from novacron.store import Store, open_store
 from novacron.vms.service import VmService
+from novacron_sdk.models.vm import VirtualMachineSpec
 
 pytestmark = pytest.mark.asyncio
 

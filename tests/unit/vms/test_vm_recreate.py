@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from novacron.errors import Conflict
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.store import Store
 from novacron.vms.service import VmService
 from novacron.vms.validate import spec_from_dict
+from novacron_sdk.errors import Conflict
 
 pytestmark = pytest.mark.asyncio
 

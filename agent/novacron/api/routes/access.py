@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from novacron.api.services import AgentServices, services
 from novacron.auth.issuing import describe
-from novacron.errors import NotFound
-from novacron.models.access import (
+from novacron_sdk.errors import NotFound
+from novacron_sdk.models.access import (
     TOKEN_ID_PATTERN,
     AuditRecord,
     IssuedToken,

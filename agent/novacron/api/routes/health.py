@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 
 from novacron import __version__
 from novacron.api.services import AgentServices, services
-from novacron.models.node import Health
+from novacron_sdk.models.node import Health
 
 router = APIRouter()
 

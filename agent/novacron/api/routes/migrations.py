@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
 from novacron.api.services import AgentServices, services
-from novacron.models.migration import MIGRATION_ID_PATTERN, Migration, MigrationRequest
-from novacron.models.vm import VM_NAME_PATTERN
+from novacron_sdk.models.migration import MIGRATION_ID_PATTERN, Migration, MigrationRequest
+from novacron_sdk.models.vm import VM_NAME_PATTERN
 
 router = APIRouter(tags=["migrations"])
 VmName = Annotated[str, Path(pattern=VM_NAME_PATTERN, description="VM name")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from novacron.api.services import AgentServices, services
-from novacron.models.mode import ModeSettings, ModeStatus
+from novacron_sdk.models.mode import ModeSettings, ModeStatus
 
 router = APIRouter(prefix="/mode", tags=["mode"])
 

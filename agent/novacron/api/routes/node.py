@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from novacron import __version__
 from novacron.api.routes.health import health_report
 from novacron.api.services import AgentServices, services
-from novacron.models.node import Capacity, NodeInfo
+from novacron_sdk.models.node import Capacity, NodeInfo
 
 router = APIRouter(tags=["node"])
 

@@ -12,9 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 
 from novacron.api.services import AgentServices, services
-from novacron.errors import Forbidden
-from novacron.models.migration import MIGRATION_ID_PATTERN
-from novacron.models.peer import (
+from novacron_sdk.errors import Forbidden
+from novacron_sdk.models.migration import MIGRATION_ID_PATTERN
+from novacron_sdk.models.peer import (
     PeerAbort,
     PeerAborted,
     PeerComplete,
@@ -23,7 +23,7 @@ from novacron.models.peer import (
     PeerPrepared,
     PeerVm,
 )
-from novacron.models.vm import VM_NAME_PATTERN
+from novacron_sdk.models.vm import VM_NAME_PATTERN
 
 router = APIRouter(prefix="/peer", include_in_schema=False)
 VmName = Annotated[str, Path(pattern=VM_NAME_PATTERN)]

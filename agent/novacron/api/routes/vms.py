@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from novacron.api.services import AgentServices, services
-from novacron.errors import InvalidInput
-from novacron.models.vm import VM_NAME_PATTERN, ConvergeResult, VirtualMachine, VirtualMachineSpec
+from novacron_sdk.errors import InvalidInput
+from novacron_sdk.models.vm import VM_NAME_PATTERN, ConvergeResult, VirtualMachine, VirtualMachineSpec
 
 router = APIRouter(prefix="/vms", tags=["vms"])
 VmName = Annotated[str, Path(pattern=VM_NAME_PATTERN, description="VM name")]

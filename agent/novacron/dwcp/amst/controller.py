@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 
 from novacron.dwcp.amst.sender import MAX_SEGMENT, MIN_SEGMENT
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from novacron.dwcp.amst.errors import AmstProtocolError
 from novacron.dwcp.amst.events import Aborted, Data, EndOfChannel, Event, StreamClosed
 from novacron.dwcp.amst.frames import MAX_PAYLOAD, Frame, FrameParser, FrameType, encode_frame
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 SEGMENT_OVERHEAD = 256
 

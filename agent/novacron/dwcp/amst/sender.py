@@ -9,7 +9,7 @@ loopback still spreads) and their sum is the send window behind can_send.
 from __future__ import annotations
 
 from novacron.dwcp.amst.frames import FrameType, encode_frame
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 MIN_SEGMENT = 64 << 10
 MAX_SEGMENT = 1 << 20

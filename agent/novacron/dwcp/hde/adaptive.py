@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 Mode = Literal["adaptive", "always", "never"]
 MODES = ("adaptive", "always", "never")

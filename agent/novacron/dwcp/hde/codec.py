@@ -14,7 +14,7 @@ import zstandard
 
 from novacron.dwcp.hde.errors import HdeProtocolError
 from novacron.dwcp.hde.format import CODEC_LZ4, CODEC_RAW, CODEC_ZSTD
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 Algorithm = Literal["zstd", "lz4", "none"]
 ALGORITHMS: dict[str, int] = {"none": CODEC_RAW, "zstd": CODEC_ZSTD, "lz4": CODEC_LZ4}

@@ -39,7 +39,7 @@ from novacron.dwcp.hde.delta import _FEATURE, _NO_FEATURE, delta_record, feature
 from novacron.dwcp.hde.dictionary import ChunkRing
 from novacron.dwcp.hde.qemu_records import PAGE_SIZE, QemuRecordSplitter
 from novacron.dwcp.hde.stats import HdeStats
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 FRAMINGS = ("grid", "qemu")
 _ZERO_PAGE = fmt.LEN.pack(fmt.TAG_ZERO, PAGE_SIZE)

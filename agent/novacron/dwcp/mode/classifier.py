@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from novacron.errors import InvalidInput
-from novacron.models.mode import ModeName
+from novacron_sdk.errors import InvalidInput
+from novacron_sdk.models.mode import ModeName
 
 MODES: tuple[ModeName, ...] = ("datacenter", "hybrid", "internet")
 

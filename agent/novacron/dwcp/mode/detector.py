@@ -20,8 +20,8 @@ from typing import Literal
 
 from novacron.dwcp.mode.classifier import DEFAULT_THRESHOLDS, MODES, Thresholds, classify, combine
 from novacron.dwcp.probe.rtt import RttEstimator
-from novacron.errors import InvalidInput
-from novacron.models.mode import ModeName, PeerLink
+from novacron_sdk.errors import InvalidInput
+from novacron_sdk.models.mode import ModeName, PeerLink
 
 
 @dataclass(frozen=True)

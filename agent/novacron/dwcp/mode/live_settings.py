@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from novacron.dwcp.mode.profiles import ModeProfile
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 Subscriber = Callable[[ModeProfile], object]
 Clock = Callable[[], float]

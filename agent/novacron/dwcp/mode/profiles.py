@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from novacron.config.model import DwcpConfig
 from novacron.dwcp.mode.classifier import MODES
-from novacron.errors import InvalidInput
-from novacron.models.config import DwcpConfig
-from novacron.models.mode import ModeName
+from novacron_sdk.errors import InvalidInput
+from novacron_sdk.models.mode import ModeName
 
 _MAX_LEVEL = {"zstd": 22, "lz4": 16, "none": 0}
 # AMST segment: big on a clean fast path (fewer frames and syscalls), small on the internet so

@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from novacron.errors import InvalidInput
-from novacron.models.config import DwcpConfig
+from novacron.config.model import DwcpConfig
+from novacron_sdk.errors import InvalidInput
 
 BUCKETS = 10_000
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 
 from novacron.dwcp.pba.predictor import BandwidthPredictor
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 EWMA_ALPHA = 0.3
 HOLT_ALPHA = 0.5

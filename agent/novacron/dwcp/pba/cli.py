@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from novacron.errors import NovacronError
+from novacron_sdk.errors import NovacronError
 
 if TYPE_CHECKING:
     from novacron.dwcp.pba.evaluate import Metrics

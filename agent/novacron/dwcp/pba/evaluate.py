@@ -23,7 +23,7 @@ from novacron.dwcp.pba.dataset import Decisions, decisions
 from novacron.dwcp.pba.gru import GruModel
 from novacron.dwcp.pba.predictor import HORIZONS_S, BandwidthPredictor
 from novacron.dwcp.pba.traces import Trace, load_dir
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 

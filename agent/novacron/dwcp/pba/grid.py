@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from novacron.dwcp.pba.traces import Trace
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 _EPS = 1e-9
 

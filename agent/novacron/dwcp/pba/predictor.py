@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 HORIZONS_S: tuple[int, ...] = (1, 5, 30)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 SPLIT_SEED = "pba-split-v1"
 TEST_PERCENT = 30

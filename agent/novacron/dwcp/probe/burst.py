@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 MAGIC = b"NVBW"
 VERSION = 1

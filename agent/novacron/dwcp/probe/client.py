@@ -20,7 +20,7 @@ from novacron.dwcp.probe import burst
 from novacron.dwcp.probe.tcpinfo import TcpInfo, loss_ratio, tcp_info
 from novacron.dwcp.probe.wire import FRAME_SIZE, Pinger
 from novacron.dwcp.tunnel import sockopts
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 CHUNK = 256 << 10
 _FILLER = memoryview(bytes(CHUNK))

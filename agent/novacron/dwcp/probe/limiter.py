@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 
 class RttEstimator:

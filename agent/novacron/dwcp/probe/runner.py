@@ -49,7 +49,7 @@ from novacron.dwcp.probe.scheduler import ProbeScheduler
 from novacron.dwcp.probe.targets import ProbeTarget
 from novacron.dwcp.probe.wire import FRAME_SIZE
 from novacron.dwcp.tunnel import sockopts
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 

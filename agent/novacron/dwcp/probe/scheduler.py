@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 ProbeKind = Literal["ping", "bandwidth"]
 

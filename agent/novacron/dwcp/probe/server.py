@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from novacron.dwcp.probe import burst, wire
 from novacron.dwcp.probe.limiter import TokenBucket
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 

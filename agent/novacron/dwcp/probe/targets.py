@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from novacron.errors import InvalidInput
-from novacron.models.config import AgentConfig, DwcpConfig, PeerConfig
+from novacron.config.model import AgentConfig, DwcpConfig, PeerConfig
+from novacron_sdk.errors import InvalidInput
 
 
 @dataclass(frozen=True)

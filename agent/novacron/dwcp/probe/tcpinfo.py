@@ -26,7 +26,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 TCP_INFO_LEN = 232
 TCP_ESTABLISHED = 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 MAGIC = b"NVPR"
 VERSION = 1

@@ -27,7 +27,7 @@ from novacron.dwcp.hde import HdeEncoder
 from novacron.dwcp.tunnel import sockopts
 from novacron.dwcp.tunnel.conn import HdeSettings, StreamConn, read_frame
 from novacron.dwcp.tunnel.errors import ChannelError
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 
 class Channel:

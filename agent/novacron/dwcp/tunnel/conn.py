@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from novacron.dwcp.amst import Frame, FrameParser
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 HEADER = 28
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from novacron.errors import NovacronError
+from novacron_sdk.errors import NovacronError
 
 
 class ChannelError(NovacronError):

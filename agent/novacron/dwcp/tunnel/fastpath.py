@@ -70,7 +70,7 @@ from novacron.dwcp.tunnel.fastpath_wire import (
     reply_missing,
 )
 from novacron.dwcp.tunnel.splice_relay import SpliceRelay
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 __all__ = [
     "DataPathChoice",

@@ -35,7 +35,7 @@ from novacron.dwcp.tunnel.fastpath_wire import (
     parse_header,
 )
 from novacron.dwcp.tunnel.splice_relay import SpliceRelay
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]

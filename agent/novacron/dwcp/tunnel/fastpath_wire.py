@@ -14,7 +14,7 @@ import secrets
 import struct
 from dataclasses import dataclass
 
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 MAGIC = b"NCFP"
 REPLY_MAGIC = b"NCFA"

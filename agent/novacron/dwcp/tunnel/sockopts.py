@@ -14,7 +14,7 @@ import struct
 from collections.abc import Callable
 from typing import Literal
 
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import ssl
 from pathlib import Path
 from typing import NamedTuple
 
-from novacron.errors import InvalidInput
+from novacron_sdk.errors import InvalidInput
 
 
 class TlsContexts(NamedTuple):

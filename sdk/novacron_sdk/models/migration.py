@@ -7,10 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from novacron.models.vm import VM_NAME_PATTERN
+from novacron_sdk.models.node import NODE_ID_PATTERN
+from novacron_sdk.models.vm import VM_NAME_PATTERN
 
 MIGRATION_ID_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
-NODE_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
 MigrationPhase = Literal[
     "pending", "preparing", "transferring", "switchover", "completed", "failed", "cancelled"
 ]

@@ -7,10 +7,18 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 HealthStatus = Literal["starting", "healthy", "degraded", "unhealthy"]
+NODE_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
+"""A node id: what certificates, configs, migrations and the faces all name a node by."""
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class NodeRef(_Strict):
+    """A reference to a node by its id (the faces validate a `node` argument with it)."""
+
+    node_id: str = Field(pattern=NODE_ID_PATTERN, description="Unique name of a node in the cluster.")
 
 
 class ComponentHealth(_Strict):

@@ -1,9 +1,8 @@
 """Pydantic models: the one contract every face (REST, CLI, Ansible, Pulumi, Terraform) shares."""
 
-from novacron.models.config import AgentConfig
-from novacron.models.migration import Migration, MigrationOptions, MigrationRequest
-from novacron.models.mode import ModeSettings, ModeStatus
-from novacron.models.vm import (
+from novacron_sdk.models.migration import Migration, MigrationOptions, MigrationRequest
+from novacron_sdk.models.mode import ModeSettings, ModeStatus
+from novacron_sdk.models.vm import (
     BootSpec,
     CloudInitSpec,
     ConvergeResult,
@@ -15,7 +14,6 @@ from novacron.models.vm import (
 )
 
 __all__ = [
-    "AgentConfig",
     "BootSpec",
     "CloudInitSpec",
     "ConvergeResult",

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from novacron_sdk.models.node import NODE_ID_PATTERN
+
 DwcpMode = Literal["datacenter", "internet", "hybrid"]
 ForcedMode = Literal["", "datacenter", "internet", "hybrid"]
 
@@ -24,9 +26,7 @@ class SystemConfig(_Section):
 
     node_id: str = Field(
         default="node-1",
-        min_length=1,
-        max_length=63,
-        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
+        pattern=NODE_ID_PATTERN,
         description="Unique name of this node in the cluster.",
     )
     data_dir: Path = Field(default=Path("/var/lib/novacron"), description="State, disks and keys.")
@@ -204,7 +204,7 @@ class AuthConfig(_Section):
 class PeerConfig(_Section):
     """Another agent this node may migrate to or probe."""
 
-    node_id: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+    node_id: str = Field(pattern=NODE_ID_PATTERN)
     api_url: str = Field(pattern=r"^https?://")
     dwcp_address: str = ""
     probe_address: str = Field(

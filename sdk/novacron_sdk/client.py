@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx
 
-from novacron.models.access import AuditRecord, IssuedToken, RevokedToken, TokenRequest
-from novacron.models.migration import Migration, MigrationRequest
-from novacron.models.mode import ModeSettings, ModeStatus
-from novacron.models.node import Health, NodeInfo
-from novacron.models.vm import ConvergeResult, VirtualMachine, VirtualMachineSpec
+from novacron_sdk.models.access import AuditRecord, IssuedToken, RevokedToken, TokenRequest
+from novacron_sdk.models.migration import Migration, MigrationRequest
+from novacron_sdk.models.mode import ModeSettings, ModeStatus
+from novacron_sdk.models.node import Health, NodeInfo
+from novacron_sdk.models.vm import ConvergeResult, VirtualMachine, VirtualMachineSpec
 
 
 class ApiError(Exception):

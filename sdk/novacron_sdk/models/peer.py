@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from novacron.models.migration import Migration
-from novacron.models.vm import VM_NAME_PATTERN, VirtualMachineSpec
+from novacron_sdk.models.migration import Migration
+from novacron_sdk.models.vm import VM_NAME_PATTERN, VirtualMachineSpec
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 PEER_PREFIX = "/peer"

@@ -28,7 +28,8 @@ except ImportError:  # not installed: use the source tree
 from novacron.config.model import AgentConfig
 from novacron.dwcp.amst import AmstSender, StreamController
 from novacron.dwcp.hde import HdeEncoder
-from novacron.dwcp.mode import LinkSample, ModeProfile, ModeService, profile_for
+from novacron.dwcp.mode import LinkSample, ModeProfile, profile_for
+from novacron.transport.mode import ModeService
 
 CLAIM_MS = 3.4
 

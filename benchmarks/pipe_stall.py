@@ -31,12 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
-from novacron.dwcp.tunnel import ChannelServer, make_tls_contexts  # noqa: E402
-from novacron.dwcp.tunnel.admission import Admission, Limits  # noqa: E402
-from novacron.dwcp.tunnel.pipe import connect_pipe  # noqa: E402
-from novacron.dwcp.tunnel.pipe_wire import PREAMBLE  # noqa: E402
+from novacron.dwcp.admission import Admission, Limits  # noqa: E402
+from novacron.dwcp.pipe_wire import PREAMBLE  # noqa: E402
 from novacron.migration.listener import MigrationListener  # noqa: E402
 from novacron.migration.wire import ChannelHeader, HeaderError, HeaderParser  # noqa: E402
+from novacron.transport import ChannelServer, make_tls_contexts  # noqa: E402
+from novacron.transport.pipe import connect_pipe  # noqa: E402
 from tests.tooling.certs import issue, make_ca  # noqa: E402
 
 STALLED = (0, 8, 16, 64)

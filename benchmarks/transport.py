@@ -26,7 +26,7 @@ from pathlib import Path
 import zstandard
 
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder
-from novacron.dwcp.tunnel import ChannelServer, open_channel
+from novacron.transport import ChannelServer, open_channel
 
 MIB = 1 << 20
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from novacron.dwcp.tunnel.fastpath import (
+from fastpath.fastpath import (
     FastpathError,
     FastpathHeader,
     FastpathServer,

@@ -60,7 +60,7 @@ class CompressionConfig(_Section):
 
 class ProbeConfig(_Section):
     """Link probing between agents: pings for RTT, short bursts for bandwidth (cost: see
-    novacron.dwcp.probe.runner). Shorten the intervals in tests so detection converges quickly."""
+    novacron.transport.probe.runner). Shorten the intervals in tests so detection converges quickly."""
 
     port: int | None = Field(
         default=None,

@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 from novacron.config.model import AgentConfig
 from novacron.dwcp.mode.profiles import ModeProfile, profile_for
 from novacron.dwcp.mode.rollout import Flags, effective_flags
-from novacron.dwcp.tunnel import TlsContexts
 from novacron.hypervisor.driver import HypervisorDriver
 from novacron.migration.metrics import MigrationMetrics
 from novacron.migration.peer import PeerClient
 from novacron.migration.relay import OutgoingRelay, PeerEndpoint
 from novacron.store import Store
+from novacron.transport import TlsContexts
 from novacron_sdk.errors import InvalidInput, Unavailable
 from novacron_sdk.models.migration import Migration
 

@@ -19,7 +19,6 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
-from novacron.dwcp.tunnel import ChannelReader
 from novacron.migration import libvirt_ops as lv
 from novacron.migration.deps import BUSY_GRACE_S, Deps, now
 from novacron.migration.machine import TERMINAL
@@ -28,6 +27,7 @@ from novacron.migration.plan import DEST_HOST
 from novacron.migration.relay import IncomingRelay
 from novacron.migration.wire import ChannelHeader
 from novacron.store import VmRecord
+from novacron.transport import ChannelReader
 from novacron_sdk.errors import Conflict, Forbidden, InvalidInput, NotFound
 from novacron_sdk.models.migration import Migration
 from novacron_sdk.models.peer import (

@@ -14,11 +14,11 @@ import socket
 import ssl
 from collections.abc import Callable
 
-from novacron.dwcp.tunnel import ChannelError, ChannelReader, ChannelServer
-from novacron.dwcp.tunnel.admission import Limits
-from novacron.dwcp.tunnel.pipe import abort
-from novacron.dwcp.tunnel.pipe_accept import accept_pipe
+from novacron.dwcp.admission import Limits
 from novacron.migration.wire import ChannelHeader, HeaderError, HeaderParser
+from novacron.transport import ChannelError, ChannelReader, ChannelServer
+from novacron.transport.pipe import abort
+from novacron.transport.pipe_accept import accept_pipe
 
 log = logging.getLogger(__name__)
 HEADER_TIMEOUT_S = 10.0

@@ -22,11 +22,11 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder
-from novacron.dwcp.tunnel import HdeSettings, sockopts
-from novacron.dwcp.tunnel.pipe import DestPipe, SourcePipe, abort, connect_pipe
-from novacron.dwcp.tunnel.reader import DECODE_STEP
 from novacron.migration.qemu_socket import cap_peer_buffer
 from novacron.migration.wire import ChannelHeader
+from novacron.transport import HdeSettings, sockopts
+from novacron.transport.pipe import DestPipe, SourcePipe, abort, connect_pipe
+from novacron.transport.reader import DECODE_STEP
 
 if TYPE_CHECKING:
     from novacron.migration.relay import PeerEndpoint

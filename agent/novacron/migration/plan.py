@@ -26,8 +26,8 @@ from typing import Any
 
 from novacron.dwcp.mode.profiles import ModeProfile
 from novacron.dwcp.mode.rollout import Flags
-from novacron.dwcp.tunnel.conn import HdeSettings
 from novacron.hypervisor.domain_xml import NS
+from novacron.transport.conn import HdeSettings
 from novacron_sdk.models.migration import MigrationOptions
 
 SOURCE_HOST = "127.0.0.1"

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from novacron.dwcp.amst import StreamController
-from novacron.dwcp.tunnel import Channel, ChannelError, ChannelReader, open_channel, proxy_into_channel
 from novacron.migration.compression import FillMeter, LevelController
 from novacron.migration.pipe_relay import IncomingPipes, OutgoingPipes
 from novacron.migration.plan import (
@@ -37,6 +36,7 @@ from novacron.migration.plan import (
 from novacron.migration.progress import TunnelStats
 from novacron.migration.qemu_socket import QEMU_BUFFER, cap_peer_buffer
 from novacron.migration.wire import ChannelHeader
+from novacron.transport import Channel, ChannelError, ChannelReader, open_channel, proxy_into_channel
 
 log = logging.getLogger(__name__)
 BACK_WAIT_S = 30.0

@@ -18,8 +18,7 @@ from typing import Any
 
 from novacron.auth.node_assertion import NodeSigner
 from novacron.config.model import AgentConfig
-from novacron.dwcp.tunnel import ChannelReader, make_tls_contexts
-from novacron.dwcp.tunnel.admission import MAX_UNAUTHENTICATED, MAX_UNAUTHENTICATED_PER_SOURCE, Limits
+from novacron.dwcp.admission import MAX_UNAUTHENTICATED, MAX_UNAUTHENTICATED_PER_SOURCE, Limits
 from novacron.migration import libvirt_ops as lv
 from novacron.migration import plan as planning
 from novacron.migration import validate
@@ -32,6 +31,7 @@ from novacron.migration.outgoing import OutgoingMigration
 from novacron.migration.peer import PeerClient
 from novacron.migration.wire import ChannelHeader
 from novacron.store import Store, VmRecord
+from novacron.transport import ChannelReader, make_tls_contexts
 from novacron_sdk.errors import Conflict, NotFound, Unavailable
 from novacron_sdk.models.migration import Migration, MigrationRequest
 from novacron_sdk.models.peer import PeerPrepare, PeerVm, VmTransfer

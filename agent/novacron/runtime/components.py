@@ -102,7 +102,7 @@ async def _network(ctx: BootContext) -> None:
 
 
 async def _dwcp(ctx: BootContext) -> None:
-    from novacron.dwcp.mode.service import ModeService
+    from novacron.transport.mode.service import ModeService
 
     svc = _svc(ctx)
     svc.mode = ModeService(svc.config, registry=ctx.registry)

@@ -3,7 +3,7 @@
 Probing is advisory (it steers the DWCP mode and bandwidth forecasts, nothing depends on it to
 work), so a probe port that cannot be bound or a peer whose endpoint is unknown costs a logged
 error, not the boot. The endpoint listens on api.listen_address like the DWCP listener; its port
-and the probing intervals are in `dwcp.probe` (see novacron.dwcp.probe.runner for the cost).
+and the probing intervals are in `dwcp.probe` (see novacron.transport.probe.runner for the cost).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 
 from novacron.boot import BootContext
-from novacron.dwcp.probe.runner import ProbeRunner
-from novacron.dwcp.probe.server import ProbeServer
 from novacron.dwcp.probe.targets import probe_port, resolve_targets
+from novacron.transport.probe.runner import ProbeRunner
+from novacron.transport.probe.server import ProbeServer
 from novacron_sdk.errors import InvalidInput
 
 log = logging.getLogger("novacron.agent")

@@ -14,8 +14,9 @@ import threading
 from typing import Any
 
 from novacron.config.model import AgentConfig
-from novacron.dwcp.mode import LinkSample, ModeService, bind_channel, profile_for
-from novacron.dwcp.tunnel import ChannelReader, ChannelServer, open_channel
+from novacron.dwcp.mode import LinkSample, profile_for
+from novacron.transport import ChannelReader, ChannelServer, open_channel
+from novacron.transport.mode import ModeService, bind_channel
 
 MIB = 1 << 20
 

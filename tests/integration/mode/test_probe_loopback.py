@@ -19,14 +19,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from novacron.config.model import AgentConfig
-from novacron.dwcp.mode import LinkSample, ModeService
+from novacron.dwcp.mode import LinkSample
 from novacron.dwcp.probe import burst, wire
-from novacron.dwcp.probe.client import PingSession, ProbeError, bandwidth_probe
 from novacron.dwcp.probe.limiter import TokenBucket
 from novacron.dwcp.probe.rtt import RecentMin
-from novacron.dwcp.probe.runner import ProbeRunner
-from novacron.dwcp.probe.server import ProbeServer, ServerLimits
 from novacron.dwcp.probe.targets import ProbeTarget, probe_port, resolve_targets
+from novacron.transport.mode import ModeService
+from novacron.transport.probe.client import PingSession, ProbeError, bandwidth_probe
+from novacron.transport.probe.runner import ProbeRunner
+from novacron.transport.probe.server import ProbeServer, ServerLimits
 from novacron_sdk.errors import InvalidInput
 
 MIB = 1 << 20
@@ -417,7 +418,7 @@ def test_on_transfer_validates_and_ignores_small_transfers() -> None:
 
 def test_tcp_info_of_a_probe_socket_parses() -> None:
     # the loss figures come from TCP_INFO of probe sockets; check the one syscall on a real socket
-    from novacron.dwcp.probe.tcpinfo import tcp_info
+    from novacron.transport.probe.tcpinfo import tcp_info
 
     with socket.create_server(("127.0.0.1", 0)) as srv:
         c = socket.create_connection(srv.getsockname())

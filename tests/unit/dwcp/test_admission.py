@@ -3,7 +3,7 @@ all, the log throttle, and what counts as one source."""
 
 from __future__ import annotations
 
-from novacron.dwcp.tunnel.admission import Admission, Limits, Throttle, source_of
+from novacron.dwcp.admission import Admission, Limits, Throttle, source_of
 
 
 def test_admission_counts_per_source_and_in_all() -> None:

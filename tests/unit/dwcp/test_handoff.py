@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from novacron.dwcp.tunnel.handoff import Handoff
+from novacron.transport.handoff import Handoff
 
 
 def _in_thread(fn, *args) -> tuple[threading.Thread, list]:  # type: ignore[no-untyped-def]

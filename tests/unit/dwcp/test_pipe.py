@@ -19,12 +19,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from novacron.dwcp.admission import Limits
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder
-from novacron.dwcp.tunnel import ChannelServer, make_tls_contexts, open_channel, sockopts
-from novacron.dwcp.tunnel.admission import Limits
-from novacron.dwcp.tunnel.pipe import BUF, DestPipe, SourcePipe, connect_pipe
-from novacron.dwcp.tunnel.pipe_accept import accept_pipe
-from novacron.dwcp.tunnel.pipe_wire import (
+from novacron.dwcp.pipe_wire import (
     MAX_DATA,
     PREAMBLE,
     BackParser,
@@ -35,6 +32,9 @@ from novacron.dwcp.tunnel.pipe_wire import (
     encode_delivered,
 )
 from novacron.migration.listener import MigrationListener
+from novacron.transport import ChannelServer, make_tls_contexts, open_channel, sockopts
+from novacron.transport.pipe import BUF, DestPipe, SourcePipe, connect_pipe
+from novacron.transport.pipe_accept import accept_pipe
 from tests.unit.dwcp.conftest import Pki
 
 MIB = 1 << 20

@@ -11,8 +11,8 @@ import threading
 import time
 from typing import Any
 
-from novacron.dwcp.tunnel.pipe import DestPipe, connect_pipe
-from novacron.dwcp.tunnel.pipe_wire import BackParser, Data, Delivered
+from novacron.dwcp.pipe_wire import BackParser, Data, Delivered
+from novacron.transport.pipe import DestPipe, connect_pipe
 from tests.unit.dwcp.conftest import Pki
 from tests.unit.dwcp.test_pipe import MIB, Ends, _drain
 

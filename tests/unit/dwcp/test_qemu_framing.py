@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder, HdeProtocolError
 from novacron.dwcp.hde import format as fmt
-from novacron.dwcp.tunnel import HdeSettings
+from novacron.transport import HdeSettings
 from novacron_sdk.errors import InvalidInput
 from tests.unit.dwcp.hde_strategies import (
     QPAGE,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from novacron.dwcp.amst import StreamController
-from novacron.dwcp.tunnel import (
+from novacron.transport import (
     ChannelError,
     ChannelReader,
     ChannelServer,

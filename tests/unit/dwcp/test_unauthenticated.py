@@ -21,20 +21,20 @@ from typing import Any
 
 import pytest
 
-from novacron.dwcp.tunnel import make_tls_contexts
-from novacron.dwcp.tunnel.admission import Admission, Limits
-from novacron.dwcp.tunnel.pipe import connect_pipe
-from novacron.dwcp.tunnel.pipe_accept import accept_pipe
-from novacron.dwcp.tunnel.pipe_wire import PREAMBLE
+from novacron.dwcp.admission import Admission, Limits
+from novacron.dwcp.pipe_wire import PREAMBLE
 from novacron.migration.listener import MigrationListener
 from novacron.migration.wire import ChannelHeader
+from novacron.transport import make_tls_contexts
+from novacron.transport.pipe import connect_pipe
+from novacron.transport.pipe_accept import accept_pipe
 from tests.tooling.certs import issue, make_ca
 from tests.tooling.wait import until_async as until
 
 VALID = "127.0.0.1"
 ATTACKER = "127.0.0.7"
 HEADER = ChannelHeader("m1", 0, "pipe").encode()
-SERVER_LOG = "novacron.dwcp.tunnel.server"
+SERVER_LOG = "novacron.transport.server"
 
 
 @dataclass(frozen=True)

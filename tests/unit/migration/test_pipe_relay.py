@@ -14,12 +14,12 @@ import pytest
 from novacron.config.model import DwcpConfig
 from novacron.dwcp.mode.profiles import profile_for
 from novacron.dwcp.mode.rollout import Flags
-from novacron.dwcp.tunnel import make_tls_contexts
 from novacron.migration.listener import MigrationListener
 from novacron.migration.pipe_relay import IncomingPipes, OutgoingPipes
 from novacron.migration.plan import channel_plan
 from novacron.migration.relay import OutgoingRelay, PeerEndpoint
 from novacron.migration.wire import ChannelHeader
+from novacron.transport import make_tls_contexts
 from novacron_sdk.models.migration import MigrationOptions
 from tests.unit.dwcp.conftest import Pki
 

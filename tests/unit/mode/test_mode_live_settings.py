@@ -11,8 +11,8 @@ import pytest
 import zstandard
 
 from novacron.config.model import DwcpConfig
-from novacron.dwcp.mode.live_settings import LiveSettings
 from novacron.dwcp.mode.profiles import ModeProfile, all_profiles
+from novacron.transport.mode.live_settings import LiveSettings
 from novacron_sdk.errors import InvalidInput
 
 PROFILES = all_profiles(DwcpConfig())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from novacron.dwcp.probe.tcpinfo import _LAYOUT, TCP_ESTABLISHED, loss_ratio, parse_tcp_info, tcp_info
+from novacron.transport.probe.tcpinfo import _LAYOUT, TCP_ESTABLISHED, loss_ratio, parse_tcp_info, tcp_info
 from novacron_sdk.errors import InvalidInput
 
 pytestmark = pytest.mark.skipif(

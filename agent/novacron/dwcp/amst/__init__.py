@@ -2,7 +2,7 @@
 
 Sans-I/O cores: AmstSender (segmenting, least-loaded scheduling, window), AmstReceiver (reorder,
 back-pressure, FIN/ABORT/STREAM_CLOSE) and StreamController (how many streams). Framing in frames.py;
-the asyncio adapter is novacron.dwcp.tunnel.
+the asyncio adapter is novacron.transport.
 """
 
 from novacron.dwcp.amst.controller import Decision, StreamController

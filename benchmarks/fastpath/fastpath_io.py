@@ -9,9 +9,10 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from novacron.dwcp.tunnel import sockopts
-from novacron.dwcp.tunnel.errors import ChannelError
-from novacron.dwcp.tunnel.splice_relay import SpliceRelay
+from novacron.transport import sockopts
+from novacron.transport.errors import ChannelError
+
+from .splice_relay import SpliceRelay
 
 MIB = 1 << 20
 DEAD_PEER_S = 30

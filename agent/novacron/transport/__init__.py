@@ -4,13 +4,13 @@ open_channel() -> Channel (sending end), ChannelServer -> ChannelReader (receivi
 proxy_into_channel / proxy_from_channel to carry a plain TCP connection, make_tls_contexts for mTLS.
 """
 
-from novacron.dwcp.tunnel.channel import Channel, open_channel
-from novacron.dwcp.tunnel.conn import HdeSettings
-from novacron.dwcp.tunnel.errors import ChannelError
-from novacron.dwcp.tunnel.reader import ChannelReader
-from novacron.dwcp.tunnel.relay import proxy_from_channel, proxy_into_channel
-from novacron.dwcp.tunnel.server import ChannelServer
-from novacron.dwcp.tunnel.tls import TlsContexts, make_tls_contexts
+from novacron.transport.channel import Channel, open_channel
+from novacron.transport.conn import HdeSettings
+from novacron.transport.errors import ChannelError
+from novacron.transport.reader import ChannelReader
+from novacron.transport.relay import proxy_from_channel, proxy_into_channel
+from novacron.transport.server import ChannelServer
+from novacron.transport.tls import TlsContexts, make_tls_contexts
 
 __all__ = [
     "Channel",

@@ -33,9 +33,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from novacron.dwcp.hde import HdeProtocolError
-from novacron.dwcp.tunnel import sockopts
-from novacron.dwcp.tunnel.handoff import Handoff
-from novacron.dwcp.tunnel.pipe_wire import PREAMBLE, BackParser, Data, encode_data, encode_delivered
+from novacron.dwcp.pipe_wire import PREAMBLE, BackParser, Data, encode_data, encode_delivered
+from novacron.transport import sockopts
+from novacron.transport.handoff import Handoff
 
 log = logging.getLogger(__name__)
 BUF = 1 << 20

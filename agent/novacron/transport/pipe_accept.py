@@ -16,8 +16,8 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
-from novacron.dwcp.tunnel import sockopts
-from novacron.dwcp.tunnel.pipe import abort
+from novacron.transport import sockopts
+from novacron.transport.pipe import abort
 
 
 async def accept_pipe(

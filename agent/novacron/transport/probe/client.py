@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass
 
 from novacron.dwcp.probe import burst
-from novacron.dwcp.probe.tcpinfo import TcpInfo, loss_ratio, tcp_info
 from novacron.dwcp.probe.wire import FRAME_SIZE, Pinger
-from novacron.dwcp.tunnel import sockopts
+from novacron.transport import sockopts
+from novacron.transport.probe.tcpinfo import TcpInfo, loss_ratio, tcp_info
 from novacron_sdk.errors import InvalidInput
 
 CHUNK = 256 << 10

@@ -12,8 +12,8 @@ import asyncio
 import time
 
 from novacron.dwcp.amst import StreamController
-from novacron.dwcp.tunnel.channel import Channel
-from novacron.dwcp.tunnel.errors import ChannelError
+from novacron.transport.channel import Channel
+from novacron.transport.errors import ChannelError
 
 
 async def autotune(channel: Channel, controller: StreamController, interval: float) -> None:

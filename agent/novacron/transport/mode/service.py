@@ -25,10 +25,10 @@ from pydantic import ValidationError
 from novacron.config.model import AgentConfig, DwcpConfig
 from novacron.dwcp.mode.classifier import DEFAULT_THRESHOLDS, MODES, Thresholds
 from novacron.dwcp.mode.detector import LinkSample, ModeChanged, ModeDetector
-from novacron.dwcp.mode.live_settings import LiveSettings, SwitchReport
 from novacron.dwcp.mode.profiles import ModeProfile, all_profiles
 from novacron.dwcp.mode.rollout import Flags, effective_flags, in_rollout
-from novacron.dwcp.probe.tcpinfo import TcpInfo, loss_ratio
+from novacron.transport.mode.live_settings import LiveSettings, SwitchReport
+from novacron.transport.probe.tcpinfo import TcpInfo, loss_ratio
 from novacron_sdk.errors import InvalidInput
 from novacron_sdk.models.mode import ModeSettings, ModeStatus, PeerLink
 

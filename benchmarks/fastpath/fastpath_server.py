@@ -15,8 +15,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from novacron.dwcp.tunnel import sockopts
-from novacron.dwcp.tunnel.fastpath_io import (
+from novacron.transport import sockopts
+from novacron_sdk.errors import InvalidInput
+
+from .fastpath_io import (
     RelayStats,
     connect,
     recv_exact,
@@ -25,7 +27,7 @@ from novacron.dwcp.tunnel.fastpath_io import (
     run_relay,
     tune,
 )
-from novacron.dwcp.tunnel.fastpath_wire import (
+from .fastpath_wire import (
     MAX_CHANNEL,
     MIN_SECRET,
     FastpathHeader,
@@ -34,8 +36,7 @@ from novacron.dwcp.tunnel.fastpath_wire import (
     header_missing,
     parse_header,
 )
-from novacron.dwcp.tunnel.splice_relay import SpliceRelay
-from novacron_sdk.errors import InvalidInput
+from .splice_relay import SpliceRelay
 
 log = logging.getLogger(__name__)
 Address = tuple[str, int]

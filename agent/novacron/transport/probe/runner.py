@@ -43,12 +43,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from novacron.dwcp.mode.detector import LinkSample
 from novacron.dwcp.probe.burst import probe_size
-from novacron.dwcp.probe.client import BurstOutcome, PingSession, ProbeError, bandwidth_probe
 from novacron.dwcp.probe.rtt import RecentMin
 from novacron.dwcp.probe.scheduler import ProbeScheduler
 from novacron.dwcp.probe.targets import ProbeTarget
 from novacron.dwcp.probe.wire import FRAME_SIZE
-from novacron.dwcp.tunnel import sockopts
+from novacron.transport import sockopts
+from novacron.transport.probe.client import BurstOutcome, PingSession, ProbeError, bandwidth_probe
 from novacron_sdk.errors import InvalidInput
 
 log = logging.getLogger(__name__)

@@ -50,8 +50,10 @@ import socket
 import time
 from dataclasses import dataclass
 
-from novacron.dwcp.tunnel import sockopts
-from novacron.dwcp.tunnel.fastpath_io import (
+from novacron.transport import sockopts
+from novacron_sdk.errors import InvalidInput
+
+from .fastpath_io import (
     FastpathError,
     FastpathRefused,
     RelayStats,
@@ -61,16 +63,15 @@ from novacron.dwcp.tunnel.fastpath_io import (
     reset,
     run_relay,
 )
-from novacron.dwcp.tunnel.fastpath_server import FastpathAuthorizer, FastpathServer, FastpathServerStats
-from novacron.dwcp.tunnel.fastpath_wire import (
+from .fastpath_server import FastpathAuthorizer, FastpathServer, FastpathServerStats
+from .fastpath_wire import (
     FastpathHeader,
     FastpathHeaderError,
     new_secret,
     parse_reply,
     reply_missing,
 )
-from novacron.dwcp.tunnel.splice_relay import SpliceRelay
-from novacron_sdk.errors import InvalidInput
+from .splice_relay import SpliceRelay
 
 __all__ = [
     "DataPathChoice",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from novacron.dwcp.tunnel.fastpath import (
+from benchmarks.fastpath.fastpath import (
     FastpathHeader,
     FastpathHeaderError,
     choose_data_path,
     new_secret,
 )
-from novacron.dwcp.tunnel.fastpath_wire import (
+from benchmarks.fastpath.fastpath_wire import (
     encode_reply,
     header_missing,
     parse_header,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from novacron.dwcp.tunnel.channel import Channel
-from novacron.dwcp.tunnel.errors import ChannelError
-from novacron.dwcp.tunnel.reader import ChannelReader
+from novacron.transport.channel import Channel
+from novacron.transport.errors import ChannelError
+from novacron.transport.reader import ChannelReader
 
 
 async def proxy_into_channel(

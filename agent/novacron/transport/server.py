@@ -24,12 +24,12 @@ import ssl
 import struct
 from collections.abc import Awaitable, Callable
 
+from novacron.dwcp.admission import Admission, Limits, Throttle, source_of
 from novacron.dwcp.amst import AmstProtocolError, FrameParser, FrameType
 from novacron.dwcp.amst.frames import FLAG_CREDIT, FLAG_HDE, HEADER, SESSION_ID_LEN, encode_frame
-from novacron.dwcp.tunnel import sockopts
-from novacron.dwcp.tunnel.admission import Admission, Limits, Throttle, source_of
-from novacron.dwcp.tunnel.pipe_wire import PREAMBLE
-from novacron.dwcp.tunnel.reader import ChannelReader
+from novacron.dwcp.pipe_wire import PREAMBLE
+from novacron.transport import sockopts
+from novacron.transport.reader import ChannelReader
 
 log = logging.getLogger(__name__)
 HELLO_MAX = 4096

@@ -16,8 +16,8 @@ import logging
 import threading
 from typing import Any
 
-from novacron.dwcp.mode.live_settings import LiveSettings, Subscription
 from novacron.dwcp.mode.profiles import ModeProfile
+from novacron.transport.mode.live_settings import LiveSettings, Subscription
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from novacron.dwcp.tunnel.fastpath import (
+from benchmarks.fastpath.fastpath import (
     FastpathAuthorizer,
     FastpathError,
     FastpathHeader,
@@ -24,14 +24,14 @@ from novacron.dwcp.tunnel.fastpath import (
     fastpath_send,
     new_secret,
 )
-from novacron.dwcp.tunnel.fastpath_wire import (
+from benchmarks.fastpath.fastpath_wire import (
     encode_reply,
     header_missing,
     parse_reply,
     reply_missing,
 )
 from novacron_sdk.errors import InvalidInput
-from tests.unit.dwcp.fastpath_fakes import LOCAL, MIB, QemuDest, QemuSource, accept_qemu, qemu_listener
+from tests.benchmarks.fastpath_fakes import LOCAL, MIB, QemuDest, QemuSource, accept_qemu, qemu_listener
 
 
 def run(coro_fn: Callable[[], Awaitable[Any]], limit: float = 120) -> Any:

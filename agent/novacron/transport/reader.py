@@ -30,7 +30,7 @@ from novacron.dwcp.amst import (
     credit,
 )
 from novacron.dwcp.hde import HdeDecoder, HdeProtocolError
-from novacron.dwcp.tunnel.errors import ChannelError
+from novacron.transport.errors import ChannelError
 
 log = logging.getLogger(__name__)
 CREDIT_STEP = 256 << 10

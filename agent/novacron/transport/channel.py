@@ -24,9 +24,9 @@ from typing import Any
 
 from novacron.dwcp.amst import FLAG_CREDIT, AmstSender, FrameType, StreamController, hello
 from novacron.dwcp.hde import HdeEncoder
-from novacron.dwcp.tunnel import sockopts
-from novacron.dwcp.tunnel.conn import HdeSettings, StreamConn, read_frame
-from novacron.dwcp.tunnel.errors import ChannelError
+from novacron.transport import sockopts
+from novacron.transport.conn import HdeSettings, StreamConn, read_frame
+from novacron.transport.errors import ChannelError
 from novacron_sdk.errors import InvalidInput
 
 
@@ -200,7 +200,7 @@ class Channel:
     def start_autotune(self, controller: StreamController, *, interval: float = 1.0) -> asyncio.Task[None]:
         """Let `controller` steer this channel's stream count, segment size and HDE link-rate hint
         (see autotune.py); stops by itself when the channel closes or fails."""
-        from novacron.dwcp.tunnel.autotune import autotune
+        from novacron.transport.autotune import autotune
 
         if self._autotune is not None:
             self._autotune.cancel()

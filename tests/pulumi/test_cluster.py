@@ -10,8 +10,6 @@ import grpc
 import pytest
 from pulumi.runtime.proto import provider_pb2
 
-from novacron_sdk.client import ApiError
-from novacron_sdk.models.migration import MigrationRequest
 from tests.pulumi.faultproxy import FaultProxy
 from tests.pulumi.harness import FakeEngine, ProviderProcess, failure, plain
 
@@ -22,14 +20,6 @@ def _two_nodes(agent_factory: Any, provider: ProviderProcess) -> tuple[Any, Any]
     one, two = agent_factory("node-1"), agent_factory("node-2")
     provider.configure(one.url, one.token, peers=[{"endpoint": two.url, "token": two.token}])
     return one, two
-
-
-def migration_api(client: Any) -> bool:
-    try:
-        client.create_migration(MigrationRequest(vm="probe-vm", destination="node-2"), dry_run=True)
-    except ApiError as exc:
-        return not (exc.status in (404, 405) and exc.detail in ("Not Found", "Method Not Allowed"))
-    return True
 
 
 def test_placement_and_out_of_band_move(agent_factory: Any, provider: ProviderProcess,

@@ -17,7 +17,6 @@ from pulumi.runtime.proto import provider_pb2
 
 from novacron_sdk.models.migration import MigrationRequest
 from tests.pulumi.harness import ProviderProcess, plain
-from tests.pulumi.test_cluster import migration_api
 
 MIGRATION = {"timeoutS": 120, "maxDowntimeMs": 500}
 
@@ -36,8 +35,6 @@ def cluster() -> Iterator[tuple[Any, Any]]:
     image = build_guest()
     c = start_cluster(Path(tempfile.mkdtemp(prefix="nc-pulumi-", dir="/var/tmp")))
     try:
-        if not migration_api(c.nodes[0].client()):
-            pytest.skip("the agent has no migration API yet (POST /api/v1/migrations answers 404)")
         yield c, image
     finally:
         c.close()

@@ -35,10 +35,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         report.longrepr = f"skipped on a machine that must run it (NOVACRON_FAIL_ON_SKIP=1): {reason}"
 
 
+_SKIPPED_MODULES: list[str] = []
+
+
 def pytest_collectreport(report: pytest.CollectReport) -> None:
     """A whole module skipped at import (`allow_module_level=True`) counts the same."""
     if report.skipped and os.environ.get("NOVACRON_FAIL_ON_SKIP") == "1" and report.nodeid not in ALLOWED_SKIPS:
-        report.outcome = "failed"
+        _SKIPPED_MODULES.append(f"{report.nodeid}: {report.longrepr}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _SKIPPED_MODULES:
+        print("\nmodules skipped on a machine that must run them (NOVACRON_FAIL_ON_SKIP=1):", *_SKIPPED_MODULES, sep="\n  ")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.tooling.wait import until
 
 REAPER = Path(__file__).with_name("reaper.py")
 
@@ -20,21 +21,29 @@ def _stat(pid: int) -> tuple[str, int] | None:
     return fields[0], int(fields[1])  # state, parent pid
 
 
+def _catches(pid: int, sig: int) -> bool:
+    """Whether `pid` has a handler installed for `sig` (the SigCgt mask in /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
+
+
+def _children(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+
+
 def test_an_orphan_is_adopted_and_reaped_while_the_command_runs(tmp_path: Path) -> None:
     pidfile = tmp_path / "orphan.pid"
     script = f"(sleep 0.5 & echo $! > {pidfile}); sleep 3"  # the subshell exits: sleep is orphaned
     proc = subprocess.Popen([sys.executable, str(REAPER), "sh", "-c", script])
     try:
-        deadline = time.monotonic() + 5
-        while not (pidfile.exists() and pidfile.read_text().strip()):
-            assert time.monotonic() < deadline, "the orphan never started"
-            time.sleep(0.02)
+        until("the orphan's pid", lambda: pidfile.exists() and pidfile.read_text().strip(), timeout=5)
         orphan = int(pidfile.read_text())
         stat = _stat(orphan)
         assert stat is not None and stat[1] == proc.pid  # adopted by the reaper, not by pid 1
-        time.sleep(1.0)  # the orphan ended 0.5 s ago; the command still runs
-        assert proc.poll() is None
-        assert _stat(orphan) is None  # reaped: gone, not a zombie
+        until("the orphan gone (reaped, not a zombie)", lambda: _stat(orphan) is None, timeout=5)
+        assert proc.poll() is None  # ... while the command (sleep 3) still runs
     finally:
         proc.kill()
         proc.wait(5)
@@ -43,7 +52,7 @@ def test_an_orphan_is_adopted_and_reaped_while_the_command_runs(tmp_path: Path) 
 def test_exit_status_and_signals_pass_through() -> None:
     assert subprocess.run([sys.executable, str(REAPER), "sh", "-c", "exit 7"]).returncode == 7
     proc = subprocess.Popen([sys.executable, str(REAPER), "sleep", "30"])
-    time.sleep(0.3)
+    until("the reaper catching SIGTERM", lambda: _catches(proc.pid, signal.SIGTERM) and _children(proc.pid), timeout=5)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(5) == 128 + signal.SIGTERM  # sleep died of the forwarded SIGTERM
     assert subprocess.run([sys.executable, str(REAPER)], capture_output=True).returncode == 2

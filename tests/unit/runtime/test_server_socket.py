@@ -8,6 +8,7 @@ import socket
 import pytest
 
 from novacron.runtime.server import _bind
+from tests.tooling.wait import until_async
 
 
 def test_listening_socket_is_tcp_proto() -> None:
@@ -32,10 +33,7 @@ def test_accepted_connections_have_nodelay() -> None:
         server = await asyncio.start_server(handler, sock=sock)
         port = sock.getsockname()[1]
         _, writer = await asyncio.open_connection("127.0.0.1", port)
-        for _ in range(100):
-            if seen:
-                break
-            await asyncio.sleep(0.01)
+        await until_async("the server's handler", lambda: seen, timeout=5)
         writer.close()
         server.close()
         await server.wait_closed()

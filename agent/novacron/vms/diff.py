@@ -2,7 +2,9 @@
 
 Pure: both sides are plain dicts shaped like `VirtualMachineSpec.model_dump(mode="json")` (the
 observed side from `hypervisor.parse.observed_spec`), so the comparison is of parsed values, never
-XML text. Each `FieldChange` carries its apply mode:
+XML text. How each field's change applies is not decided here but read from the model's field
+metadata (`novacron_sdk.models.change_rules`), the same rules the Terraform and Pulumi providers
+plan with; this module walks the two sides and asks `judge` about each difference:
 
   live / live_and_config  applied to the running guest now (and to its persistent config)
   next_boot               written to the persistent config, effective when the guest next boots
@@ -11,130 +13,86 @@ XML text. Each `FieldChange` carries its apply mode:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from novacron.hypervisor.domain_xml import cloud_init_hash
+from novacron_sdk.models.change_rules import Host, Rule, fill_unset, item_rules, judge, rules_of
 from novacron_sdk.models.vm import FieldChange, VirtualMachineSpec
 
-SCALAR_FIELDS = ("vcpus", "memory_mib")
+RULES = rules_of(VirtualMachineSpec)
 # Fields compared for `status.pending_changes` (the running guest vs its persistent config).
 BOOT_TIME_FIELDS = ("vcpus", "memory_mib", "boot", "networks", "disks")
-
-
-@dataclass(frozen=True)
-class LiveLimits:
-    """What the running guest can take without a reboot."""
-
-    running: bool  # active now and meant to stay active
-    memory_ceiling_mib: int = 0  # live <memory>: the balloon can go up to here
-    max_vcpus: int = 0  # live <vcpu> maximum: hot-plug can go up to here
-    can_resize_disks: bool = True
+LiveLimits = Host  # what the running guest can take without a reboot
 
 
 def normalize_desired(spec: VirtualMachineSpec, current: dict[str, Any] | None) -> dict[str, Any]:
     """The desired spec in observed form: unset values libvirt fills in are taken from `current`.
 
     A NIC without a MAC keeps the MAC libvirt generated; an overlay disk without `size_gib`
-    keeps whatever size it has; cloud-init is compared by digest.
+    keeps whatever size it has (the fields marked agent-filled); cloud-init is compared by digest.
     """
     d = spec.model_dump(mode="json")
     d["cloud_init"] = {"sha256": cloud_init_hash(spec.cloud_init)} if spec.cloud_init else None
     if current is None:
         return d
-    cur_nics = current.get("networks") or []
-    for i, nic in enumerate(d["networks"]):
-        if nic["mac"] is None and i < len(cur_nics):
-            nic["mac"] = cur_nics[i].get("mac")
-    cur_disks = {disk["name"]: disk for disk in current.get("disks") or []}
-    for disk in d["disks"]:
-        if disk["size_gib"] is None and disk["name"] in cur_disks:
-            disk["size_gib"] = cur_disks[disk["name"]]["size_gib"]
+    for name, rule in RULES.items():
+        if rule.kind == "list" and "." not in name:
+            d[name] = fill_unset(RULES, name, current.get(name) or [], d[name])
     return d
 
 
-def _disk_changes(
-    cur: list[dict[str, Any]], want: list[dict[str, Any]], limits: LiveLimits
-) -> list[FieldChange]:
+def _keyed(name: str, rule: Rule, cur: list[dict[str, Any]], want: list[dict[str, Any]],
+           limits: Host) -> list[FieldChange]:
+    """A list matched by its item key: added and removed elements, then each kept one by field."""
     out: list[FieldChange] = []
-    cur_by_name = {d["name"]: (i, d) for i, d in enumerate(cur)}
-    want_names = {d["name"] for d in want}
-    for i, disk in enumerate(want):
-        if disk["name"] not in cur_by_name:
-            out.append(FieldChange(field=f"disks.{i}", before=None, after=disk, apply="next_boot"))
+    key, fields = rule.key or "", item_rules(RULES, name)
+    cur_by_key = {d[key]: d for d in cur}
+    want_keys = {d[key] for d in want}
+    for i, item in enumerate(want):
+        old = cur_by_key.get(item[key])
+        if old is None:
+            out.append(FieldChange(field=f"{name}.{i}", before=None, after=item, apply=rule.add))
             continue
-        _, old = cur_by_name[disk["name"]]
-        for key in ("pool", "bus", "base_image"):
-            if old.get(key) != disk.get(key):
-                out.append(
-                    FieldChange(
-                        field=f"disks.{i}.{key}", before=old.get(key), after=disk.get(key), apply="recreate"
-                    )
-                )
-        new_size, old_size = disk.get("size_gib"), old.get("size_gib")
-        if new_size is not None and old_size is not None and new_size != old_size:
-            grow = new_size > old_size and limits.can_resize_disks
-            out.append(
-                FieldChange(
-                    field=f"disks.{i}.size_gib",
-                    before=old_size,
-                    after=new_size,
-                    apply="live" if grow else "recreate",
-                )
-            )
+        for field, field_rule in fields.items():
+            apply = judge(field_rule, old.get(field), item.get(field), limits)
+            if apply is not None:
+                out.append(FieldChange(field=f"{name}.{i}.{field}", before=old.get(field),
+                                       after=item.get(field), apply=apply))  # fmt: skip
     for j, old in enumerate(cur):
-        if old["name"] not in want_names:
-            out.append(FieldChange(field=f"disks.{j}", before=old, after=None, apply="recreate"))
+        if old[key] not in want_keys:
+            out.append(FieldChange(field=f"{name}.{j}", before=old, after=None, apply=rule.remove))
     return out
 
 
-def _nic_changes(cur: list[dict[str, Any]], want: list[dict[str, Any]]) -> list[FieldChange]:
+def _positional(name: str, rule: Rule, cur: list[Any], want: list[Any], limits: Host) -> list[FieldChange]:
+    """A list compared element by element, each as a whole."""
     out = []
     for i in range(max(len(cur), len(want))):
         old = cur[i] if i < len(cur) else None
         new = want[i] if i < len(want) else None
-        if old != new:
-            out.append(FieldChange(field=f"networks.{i}", before=old, after=new, apply="next_boot"))
+        apply = judge(rule, old, new, limits)
+        if apply is not None:
+            out.append(FieldChange(field=f"{name}.{i}", before=old, after=new, apply=apply))
     return out
 
 
 def compute_changes(
     current: dict[str, Any], desired: dict[str, Any], limits: LiveLimits
 ) -> list[FieldChange]:
-    """Field-by-field changes turning `current` into `desired` (both in observed form)."""
+    """Field-by-field changes turning `current` into `desired` (both in observed form), in the
+    model's field order."""
     changes: list[FieldChange] = []
-    if current["vcpus"] != desired["vcpus"]:
-        live = limits.running and desired["vcpus"] <= limits.max_vcpus
-        changes.append(
-            FieldChange(
-                field="vcpus",
-                before=current["vcpus"],
-                after=desired["vcpus"],
-                apply="live_and_config" if live else "next_boot",
-            )
-        )
-    if current["memory_mib"] != desired["memory_mib"]:
-        live = limits.running and desired["memory_mib"] <= limits.memory_ceiling_mib
-        changes.append(
-            FieldChange(
-                field="memory_mib",
-                before=current["memory_mib"],
-                after=desired["memory_mib"],
-                apply="live_and_config" if live else "next_boot",
-            )
-        )
-    changes += _disk_changes(current.get("disks") or [], desired.get("disks") or [], limits)
-    changes += _nic_changes(current.get("networks") or [], desired.get("networks") or [])
-    for key in ("cloud_init", "boot"):
-        if current.get(key) != desired.get(key):
-            changes.append(
-                FieldChange(field=key, before=current.get(key), after=desired.get(key), apply="next_boot")
-            )
-    for key in ("labels", "autostart", "state"):
-        if current.get(key) != desired.get(key):
-            changes.append(
-                FieldChange(field=key, before=current.get(key), after=desired.get(key), apply="live")
-            )
+    for name in VirtualMachineSpec.model_fields:
+        rule = RULES[name]
+        before, after = current.get(name), desired.get(name)
+        if rule.key is not None:
+            changes += _keyed(name, rule, before or [], after or [], limits)
+        elif rule.kind == "list":
+            changes += _positional(name, rule, before or [], after or [], limits)
+        else:
+            apply = judge(rule, before, after, limits)
+            if apply is not None:
+                changes.append(FieldChange(field=name, before=before, after=after, apply=apply))
     return changes
 
 

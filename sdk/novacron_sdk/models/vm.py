@@ -2,7 +2,9 @@
 
 `VirtualMachineSpec` is what a user declares (every field writable); `VirtualMachine` adds what
 the agent observes (read-only). Faces derive their schemas from these classes or are checked
-against them by tests, so a field added here shows up everywhere or fails a test.
+against them by tests, so a field added here shows up everywhere or fails a test. How a change of
+each field applies (live, at next boot, by a rebuild...) is written on the field itself
+(`json_schema_extra=rule(...)`, vocabulary in `change_rules.py`), and every face plans with it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from novacron_sdk.models.change_rules import rule
 from novacron_sdk.models.text import LINE_RULE, TEXT_RULE, Line
 
 VM_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
@@ -44,14 +47,22 @@ class DiskSpec(_Strict):
     name: Line = Field(
         pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$", description="Disk name, unique within the VM."
     )
-    size_gib: int | None = Field(default=None, ge=1, le=65536, description="Size of a new volume.")
+    size_gib: int | None = Field(
+        default=None, ge=1, le=65536, description="Size of a new volume.",
+        json_schema_extra=rule("live", when="grows:can_resize_disks", otherwise="recreate", agent_filled=True),
+    )  # fmt: skip
     base_image: HostPath | None = Field(
         default=None,
         description="Absolute path of an image to overlay copy-on-write, inside the agent's "
         "hypervisor.image_dirs.",
+        json_schema_extra=rule("recreate"),
     )
-    pool: Line = Field(default="default", pattern=POOL_NAME_PATTERN, description="Storage pool.")
-    bus: Literal["virtio", "sata", "scsi", "ide"] = Field(default="virtio", description="Disk bus.")
+    pool: Line = Field(
+        default="default", pattern=POOL_NAME_PATTERN, description="Storage pool.", json_schema_extra=rule("recreate")
+    )
+    bus: Literal["virtio", "sata", "scsi", "ide"] = Field(
+        default="virtio", description="Disk bus.", json_schema_extra=rule("recreate")
+    )
 
     @model_validator(mode="after")
     def _size_or_image(self) -> DiskSpec:
@@ -67,7 +78,9 @@ class NetworkSpec(_Strict):
         default=None, pattern=NETWORK_NAME_PATTERN, description="libvirt network name."
     )
     bridge: Line | None = Field(default=None, pattern=BRIDGE_NAME_PATTERN, description="Host bridge.")
-    mac: Line | None = Field(default=None, pattern=MAC_PATTERN, description="Fixed MAC address.")
+    mac: Line | None = Field(
+        default=None, pattern=MAC_PATTERN, description="Fixed MAC address.", json_schema_extra=rule(agent_filled=True)
+    )
     model: Literal["virtio", "e1000", "rtl8139"] = Field(default="virtio", description="NIC model.")
 
     @model_validator(mode="after")
@@ -107,17 +120,32 @@ class BootSpec(_Strict):
 class VirtualMachineSpec(_Strict):
     """What the user declares. Every field here is writable from every face."""
 
-    name: Line = Field(pattern=VM_NAME_PATTERN, description="VM name, unique per cluster.")
-    vcpus: int = Field(default=1, ge=1, le=1024, description="Virtual CPUs.")
-    memory_mib: int = Field(default=512, ge=16, le=4194304, description="Memory in MiB.")
-    disks: list[DiskSpec] = Field(default_factory=list, max_length=26, description="Disks.")
-    networks: list[NetworkSpec] = Field(default_factory=list, max_length=16, description="NICs.")
-    cloud_init: CloudInitSpec | None = Field(default=None, description="NoCloud seed data.")
-    boot: BootSpec | None = Field(default=None, description="Direct kernel boot.")
-    state: VmState = Field(default="running", description="Desired power state.")
-    autostart: bool = Field(default=False, description="Start with the host.")
+    name: Line = Field(
+        pattern=VM_NAME_PATTERN, description="VM name, unique per cluster.", json_schema_extra=rule("recreate")
+    )
+    vcpus: int = Field(
+        default=1, ge=1, le=1024, description="Virtual CPUs.",
+        json_schema_extra=rule("live_and_config", when="running_within:max_vcpus", otherwise="next_boot"),
+    )  # fmt: skip
+    memory_mib: int = Field(
+        default=512, ge=16, le=4194304, description="Memory in MiB.",
+        json_schema_extra=rule("live_and_config", when="running_within:memory_ceiling_mib", otherwise="next_boot"),
+    )  # fmt: skip
+    disks: list[DiskSpec] = Field(
+        default_factory=list, max_length=26, description="Disks.",
+        json_schema_extra=rule(key="name", add="next_boot", remove="recreate"),
+    )  # fmt: skip
+    networks: list[NetworkSpec] = Field(
+        default_factory=list, max_length=16, description="NICs.", json_schema_extra=rule("next_boot")
+    )
+    cloud_init: CloudInitSpec | None = Field(
+        default=None, description="NoCloud seed data.", json_schema_extra=rule("next_boot")
+    )
+    boot: BootSpec | None = Field(default=None, description="Direct kernel boot.", json_schema_extra=rule("next_boot"))
+    state: VmState = Field(default="running", description="Desired power state.", json_schema_extra=rule("live"))
+    autostart: bool = Field(default=False, description="Start with the host.", json_schema_extra=rule("live"))
     labels: dict[str, LabelValue] = Field(
-        default_factory=dict, description="Free-form string labels (one line each)."
+        default_factory=dict, description="Free-form string labels (one line each).", json_schema_extra=rule("live")
     )
 
     @field_validator("disks")
@@ -144,7 +172,9 @@ class VirtualMachineStatus(_Strict):
     """What the agent observes. Read-only on every face."""
 
     uuid: str | None = Field(default=None, description="libvirt domain UUID.")
-    node: str | None = Field(default=None, description="Node that owns the VM now.")
+    node: str | None = Field(
+        default=None, description="Node that owns the VM now.", json_schema_extra=rule("migrate")
+    )
     actual_state: ActualState = Field(default="unknown", description="State libvirt reports.")
     ip_addresses: list[str] = Field(default_factory=list, description="Guest addresses where known.")
     accel: Literal["kvm", "tcg", "test", "unknown"] = Field(default="unknown")

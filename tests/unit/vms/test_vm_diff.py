@@ -91,12 +91,12 @@ def test_other_fields_and_diff_doc() -> None:
         cloud_init={"user_data": "bye"}, labels={"x": "y"}, state="paused", networks=[], autostart=True
     )
     changes = compute_changes(cur, normalize_desired(want, cur), RUNNING)
-    assert fields(changes) == [
+    assert fields(changes) == [  # in the model's field order
         ("networks.0", "next_boot"),
         ("cloud_init", "next_boot"),
-        ("labels", "live"),
-        ("autostart", "live"),
         ("state", "live"),
+        ("autostart", "live"),
+        ("labels", "live"),
     ]
     doc = diff_doc(changes)
     assert doc["before"]["state"] == "running" and doc["after"]["state"] == "paused"

@@ -8,3 +8,4 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
+RULES_PATH = Path(__file__).with_name("vm_rules.json")  # the VM's change rules, generated with the schema

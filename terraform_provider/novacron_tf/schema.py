@@ -16,6 +16,7 @@ from typing import Any
 from novacron_tf.cty import CtyType, type_json
 
 SCHEMAS_JSON = Path(__file__).resolve().parent / "schemas.json"
+RULES_JSON = SCHEMAS_JSON.with_name("vm_rules.json")  # the VM's change rules, generated with the schemas
 
 
 @dataclass(frozen=True)

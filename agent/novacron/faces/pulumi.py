@@ -1,7 +1,8 @@
 """Generate the Pulumi package schema (`schema.json`) of the native provider from the models.
 
 `python -m novacron.faces.pulumi` rewrites
-`pulumi_provider/pulumi_resource_novacron/schema.json` and, from it, the Python SDK's generated
+`pulumi_provider/pulumi_resource_novacron/schema.json`, the VM's change rules next to it
+(`vm_rules.json`, see `change_rules.py`) and, from the schema, the Python SDK's generated
 modules in `pulumi_provider/pulumi_novacron/` (`pulumi_sdk.py`); `--check` exits non-zero when
 any of them is stale (a test runs it). Pulumi names are camelCase, the models' are snake_case; the provider's
 `names.py` maps them at run time and a test checks both agree on every property.
@@ -24,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from novacron.faces import pulumi_sdk
+from novacron.faces import change_rules, pulumi_sdk
 from novacron.faces.fields import FieldNode, node_for
 from novacron_sdk.models.migration import MigrationOptions
 from novacron_sdk.models.mode import ModeSettings, ModeStatus
@@ -33,19 +34,20 @@ from novacron_sdk.models.vm import VirtualMachineSpec, VirtualMachineStatus
 REPO = Path(__file__).resolve().parents[3]
 SCHEMA_JSON = REPO / "pulumi_provider" / "pulumi_resource_novacron" / "schema.json"
 SDK_DIR = REPO / "pulumi_provider" / "pulumi_novacron"
+RULES_JSON = SCHEMA_JSON.with_name("vm_rules.json")
 PACKAGE = "novacron"
 _TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
 
 # Properties that always travel as secrets (cloud-init user-data routinely carries keys/passwords).
 SECRET = {("VirtualMachine", "cloudInit")}
-# Changes that rebuild the VM (mirrors the agent's `apply: recreate` rules); documented in the schema.
-REPLACE_ON_CHANGE = {("VirtualMachine", "name"), ("DiskSpec", "pool"), ("DiskSpec", "bus"),
-                     ("DiskSpec", "baseImage"), ("DwcpMode", "node")}
-
 
 def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+# Changes that always rebuild: the VM model's `recreate` rules, and the node of a DwcpMode.
+REPLACE_ON_CHANGE = {(owner, camel(f)) for owner, f in change_rules.owner_fields("recreate")} | {("DwcpMode", "node")}
 
 
 def tok(name: str) -> str:
@@ -244,7 +246,8 @@ class _Info:
 def render() -> dict[Path, str]:
     """Every generated file: the schema and the SDK modules rendered from it."""
     schema = build()
-    files = {SCHEMA_JSON: json.dumps(schema, indent=2, sort_keys=False) + "\n"}
+    files = {SCHEMA_JSON: json.dumps(schema, indent=2, sort_keys=False) + "\n",
+             RULES_JSON: change_rules.render("pulumi")}
     for name, text in pulumi_sdk.render(schema).items():
         files[SDK_DIR / name] = text
     return files

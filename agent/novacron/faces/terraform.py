@@ -1,7 +1,8 @@
 """Derive the Terraform provider's schemas from the models (tfplugin6 `Schema` shape, as JSON).
 
-`python -m novacron.faces.terraform` rewrites `terraform_provider/novacron_tf/schemas.json`;
-`--check` exits non-zero when it is stale (tests/terraform checks it). The provider turns that
+`python -m novacron.faces.terraform` rewrites `terraform_provider/novacron_tf/schemas.json` and
+the VM's change rules next to it (`vm_rules.json`, see `change_rules.py`); `--check` exits
+non-zero when either is stale (tests/terraform checks it). The provider turns that
 file into `Schema` protobuf messages and plans defaults from it, so a field added to a model
 shows up in Terraform (or fails a test) without editing the provider.
 
@@ -28,6 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from novacron.faces import change_rules
 from novacron.faces.fields import FieldNode, _unwrap_optional, model_fields, node_for
 from novacron_sdk.models.mode import ModeSettings, ModeStatus
 from novacron_sdk.models.node import NodeInfo
@@ -35,10 +37,11 @@ from novacron_sdk.models.vm import VirtualMachineSpec, VirtualMachineStatus
 
 REPO = Path(__file__).resolve().parents[3]
 SCHEMAS_JSON = REPO / "terraform_provider" / "novacron_tf" / "schemas.json"
+RULES_JSON = SCHEMAS_JSON.with_name("vm_rules.json")
 _SCALARS = {"str": "string", "int": "number", "float": "number", "bool": "bool"}
 # Left out, the agent picks these (libvirt generates a MAC; an overlay keeps its image's size).
-AGENT_FILLED = frozenset({"disks.size_gib", "networks.mac"})
-SETTABLE_STATUS = frozenset({"node"})  # status fields a user may set: changing `node` migrates
+AGENT_FILLED = change_rules.agent_filled()
+SETTABLE_STATUS = change_rules.with_change("migrate")  # status fields a user may set: `node` migrates
 
 
 def cty_type(node: FieldNode) -> Any:
@@ -232,15 +235,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
     args = parser.parse_args(argv)
-    text = render()
-    current = SCHEMAS_JSON.read_text() if SCHEMAS_JSON.exists() else None
-    if current == text:
-        return 0
-    if args.check:
-        print(f"stale: {SCHEMAS_JSON.relative_to(REPO)} (run python -m novacron.faces.terraform)", file=sys.stderr)
+    stale = []
+    for path, text in ((SCHEMAS_JSON, render()), (RULES_JSON, change_rules.render("terraform"))):
+        if path.exists() and path.read_text() == text:
+            continue
+        stale.append(str(path.relative_to(REPO)))
+        if not args.check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    if args.check and stale:
+        print(f"stale: {', '.join(stale)} (run python -m novacron.faces.terraform)", file=sys.stderr)
         return 1
-    SCHEMAS_JSON.parent.mkdir(parents=True, exist_ok=True)
-    SCHEMAS_JSON.write_text(text)
     return 0
 
 

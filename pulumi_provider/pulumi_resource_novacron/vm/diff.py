@@ -1,24 +1,30 @@
 """Diff a VM's state (old outputs) against the new inputs, purely: no agent is asked.
 
-The replacement rules mirror the agent's `apply: recreate` rules, so what preview shows is what
-happens (where the agent is reachable, the resource confirms them with its dry run, which knows
-what this hypervisor can do in place): vCPUs and memory are always updates (live or at next boot, never a rebuild), a
-new `node` is a live migration (an update), a new disk is an update; only a new `name`, a changed
-disk bus/pool/base image, a shrunk disk or a removed disk rebuild the VM. Fields the agent
-reports as drifted (libvirt changed behind its back) count as changed, so `up` converges them.
+Which change is a replacement is not decided here: the VM model's field rules, generated into
+`vm_rules.json`, are judged with `change_rules.judge`, the function the agent's own diff uses,
+for a host that can do the most in place (where the agent is reachable, the resource confirms the
+result with its dry run, which knows what this hypervisor can do). Today: vCPUs and memory are
+updates (live or at next boot, never a rebuild), a new disk is an update, and only a new `name`,
+a changed disk bus/pool/base image, a shrunk disk or a removed disk rebuild the VM. A new `node` is
+a live migration (an update). Fields the agent reports as drifted (libvirt changed behind its
+back) count as changed, so `up` converges them. An unknown value is judged by its rule's best case;
+an unknown element of a keyed list by its worst.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from novacron_sdk.models.change_rules import ANY_HOST, Rule, fill_unset, item_rules, judge, table_from_json
 from novacron_sdk.models.vm import VirtualMachineSpec
+from pulumi_resource_novacron import RULES_PATH
 from pulumi_resource_novacron.diffing import DiffResult
 from pulumi_resource_novacron.names import camel, join
 from pulumi_resource_novacron.values import Unknown, has_unknown, reveal
 from pulumi_resource_novacron.vm.spec import IN, OUT, desired, split
 
-DISK_REBUILD_KEYS = ("pool", "bus", "base_image")
+RULES = table_from_json(json.loads(RULES_PATH.read_text()))
 
 
 def _prune(v: Any) -> Any:
@@ -34,54 +40,85 @@ def _changed(a: Any, b: Any) -> bool:
     return isinstance(b, Unknown) or has_unknown(b) or _prune(a) != _prune(b)
 
 
-def _disks(res: DiffResult, cur: list[dict[str, Any]], want: Any) -> None:
+def _replaces(rule: Rule, before: Any, after: Any) -> bool:
+    """Whether the rules make this change a rebuild (an unknown value: if its rule always does)."""
+    if isinstance(after, Unknown) or has_unknown(after):
+        return rule.change == "recreate"
+    return judge(rule, _prune(before), _prune(after), ANY_HOST) == "recreate"
+
+
+def _may_replace(name: str) -> bool:
+    """Whether some change of list `name` rebuilds: the worst case of an element not known yet."""
+    rule = RULES[name]
+    modes = {rule.change, rule.otherwise, rule.add, rule.remove}
+    for r in item_rules(RULES, name).values():
+        modes |= {r.change, r.otherwise}
+    return "recreate" in modes
+
+
+def _keyed(res: DiffResult, name: str, cur: list[dict[str, Any]], want: Any) -> None:
+    rule = RULES[name]
     if isinstance(want, Unknown):
-        res.add("disks", cur, want, replace=True)
+        res.add(name, cur, want, replace=_may_replace(name))
         return
-    by_name = {d.get("name"): d for d in cur}
-    names = set()
-    for i, disk in enumerate(want):
-        path = join("disks", i)
-        if isinstance(disk, Unknown) or isinstance(disk.get("name"), Unknown):
-            res.add(path, None, disk, replace=True)
+    key, fields = rule.key, item_rules(RULES, name)
+    by_key = {d.get(key): d for d in cur}
+    keys = set()
+    for i, item in enumerate(want):
+        path = join(name, i)
+        if isinstance(item, Unknown) or isinstance(item.get(key), Unknown):
+            res.add(path, None, item, replace=_may_replace(name))
             continue
-        names.add(disk["name"])
-        old = by_name.get(disk["name"])
+        keys.add(item[key])
+        old = by_key.get(item[key])
         if old is None:
-            res.add(path, None, disk)
+            res.add(path, None, item, replace=rule.add == "recreate")
             continue
-        for key in DISK_REBUILD_KEYS:
-            if _changed(old.get(key), disk.get(key)):
-                res.add(join(path, camel(key)), old.get(key), disk.get(key), replace=True)
-        new_size, old_size = disk.get("size_gib"), old.get("size_gib")
-        if new_size is not None and _changed(old_size, new_size):
-            shrink = isinstance(new_size, int) and old_size is not None and new_size < old_size
-            res.add(join(path, "sizeGib"), old_size, new_size, replace=shrink)
+        for field, field_rule in fields.items():
+            before, after = old.get(field), item.get(field)
+            if field_rule.agent_filled and after is None:
+                continue  # left unset: the agent keeps what it has
+            if _changed(before, after):
+                res.add(join(path, camel(field)), before, after, replace=_replaces(field_rule, before, after))
     for j, old in enumerate(cur):
-        if old.get("name") not in names:
-            res.add(join("disks", j), old, None, replace=True)
+        if old.get(key) not in keys:
+            res.add(join(name, j), old, None, replace=rule.remove == "recreate")
 
 
-def _networks(res: DiffResult, cur: list[dict[str, Any]], want: Any) -> None:
+def _positional(res: DiffResult, name: str, cur: list[dict[str, Any]], want: Any) -> None:
+    rule = RULES[name]
     if isinstance(want, Unknown):
-        res.add("networks", cur, want)
+        res.add(name, cur, want, replace=_may_replace(name))
         return
+    want = fill_unset(RULES, name, cur, want)  # e.g. libvirt chose the MAC; an unset one keeps it
     for i in range(max(len(cur), len(want))):
         old = cur[i] if i < len(cur) else None
         new = want[i] if i < len(want) else None
-        if isinstance(new, dict) and isinstance(old, dict) and new.get("mac") is None:
-            new = {**new, "mac": old.get("mac")}  # libvirt chose the MAC; an unset one keeps it
         if _changed(old, new):
-            res.add(join("networks", i), old, new)
+            res.add(join(name, i), old, new, replace=_replaces(rule, old, new))
 
 
-def _labels(res: DiffResult, cur: dict[str, str], want: Any) -> None:
+def _mapping(res: DiffResult, name: str, cur: dict[str, str], want: Any) -> None:
+    rule = RULES[name]
     if not isinstance(want, dict):
-        res.add("labels", cur, want)
+        res.add(name, cur, want, replace=_replaces(rule, cur, want))
         return
     for key in sorted(set(cur) | set(want)):
         if _changed(cur.get(key), want.get(key)):
-            res.add(join("labels", key), cur.get(key), want.get(key))
+            res.add(join(name, key), cur.get(key), want.get(key),
+                    replace=_replaces(rule, cur, {**cur, key: want.get(key)}))
+
+
+def _field(res: DiffResult, name: str, before: Any, value: Any) -> None:
+    rule = RULES[name]
+    if rule.key is not None:
+        _keyed(res, name, before or [], value)
+    elif rule.kind == "list":
+        _positional(res, name, before or [], value)
+    elif rule.kind == "map":
+        _mapping(res, name, before or {}, value)
+    elif _changed(before, value):
+        res.add(camel(name), before, value, replace=_replaces(rule, before, value))
 
 
 def diff(olds: dict[str, Any], news: dict[str, Any], ignore: list[str] | None = None) -> DiffResult:
@@ -91,15 +128,7 @@ def diff(olds: dict[str, Any], news: dict[str, Any], ignore: list[str] | None = 
     want = desired(news)
     res = DiffResult()
     for name in VirtualMachineSpec.model_fields:
-        before, value = cur.get(name), want.get(name)
-        if name == "disks":
-            _disks(res, before or [], value)
-        elif name == "networks":
-            _networks(res, before or [], value)
-        elif name == "labels":
-            _labels(res, before or {}, value)
-        elif _changed(before, value):
-            res.add(camel(name), before, value, replace=(name == "name"))
+        _field(res, name, cur.get(name), want.get(name))
     drift = (old_plain.get("status") or {}).get("drift") or []
     for field in drift:
         path = IN.path((field,))

@@ -193,3 +193,12 @@ def fill_unset(table: dict[str, Rule], name: str, current: list[Any], wanted: li
             want = {**want, **{f: old.get(f) for f in filled if want.get(f) is None}}
         out.append(want)
     return out
+
+
+def table_to_json(table: dict[str, Rule]) -> dict[str, Any]:
+    return {path: r.to_json() for path, r in table.items()}
+
+
+def table_from_json(doc: dict[str, Any]) -> dict[str, Rule]:
+    """A table as the faces' generators write it (keys starting with `_` are comments)."""
+    return {path: Rule.from_json(r) for path, r in doc.items() if not path.startswith("_")}

@@ -1,21 +1,24 @@
 """Planning novacron_vm, purely: defaults, what stays known, and what truly needs a rebuild.
 
-In place: vCPUs, memory (live where the guest allows, else at next boot), NICs, cloud-init, boot,
-labels, power state, autostart, growing a disk, adding a disk, and `node` (a live migration).
-Rebuild: a new name, a removed disk, or a disk whose pool, bus or base image changes or which
-shrinks — the same rules as the agent's own diff (`vms/diff.py`), which the provider also asks
-via a dry run whenever the plan is fully known, so the two cannot silently disagree.
+Which change rebuilds the VM is not decided here: the VM model's field rules, generated into
+`vm_rules.json`, are judged with `change_rules.judge`, the function the agent's own diff uses
+(for a host that can do the most in place; the provider also asks the agent for a dry run
+whenever the plan is fully known, and takes its word, so the two cannot silently disagree).
+Today that makes a rebuild of a new name, a removed disk, or a disk whose pool, bus or base image
+changes or which shrinks; everything else, and `node` (a live migration), is in place.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from novacron_sdk.models.change_rules import ANY_HOST, Rule, item_rules, judge, table_from_json
 from novacron_sdk.models.vm import FieldChange, VirtualMachineSpec, VirtualMachineStatus
 from novacron_tf.cty import UNKNOWN, contains_unknown
 from novacron_tf.diagnostics import dotted
 from novacron_tf.planning import differs, plan_block, strip_nulls
-from novacron_tf.schema import Block
+from novacron_tf.schema import RULES_JSON, Block
 
 Obj = dict[str, Any]
 Path = tuple[str | int, ...]
@@ -33,8 +36,8 @@ UNSETTLED_BY: dict[str, frozenset[str] | None] = {
     "created_at": frozenset({"node"}),  # the destination's record is new
 }
 EXTRAS = ("force_stop", "keep_storage")  # Terraform-only knobs: stored in state, never sent as spec
-MATCH = {"disks": "name"}
-DISK_REBUILD_KEYS = ("pool", "bus", "base_image")
+RULES = table_from_json(json.loads(RULES_JSON.read_text()))
+MATCH = {name: r.key for name, r in RULES.items() if r.key}  # list elements matched by their item key
 
 
 def plan_vm(block: Block, prior: Obj | None, config: Obj) -> tuple[Obj, list[Path]]:
@@ -60,27 +63,43 @@ def changed_fields(prior: Obj | None, planned: Obj) -> list[str]:
 
 
 def rebuild_paths(prior: Obj, planned: Obj) -> list[Path]:
+    """Attribute paths whose change the rules make a rebuild (an unknown top-level value counts
+    by the rule's best case; unknowns inside a list's elements are left to the apply)."""
     out: list[Path] = []
-    if prior.get("name") != planned.get("name"):
-        out.append(("name",))
-    before = {d.get("name"): d for d in prior.get("disks") or []}
-    after = planned.get("disks")
-    if after is UNKNOWN:
-        return out
-    names = {d.get("name") for d in after if isinstance(d, dict)}
-    if any(n not in names and UNKNOWN not in names for n in before):
-        out.append(("disks",))  # removing a disk: the agent rebuilds rather than detach data
-    for i, disk in enumerate(after):
-        old = before.get(disk.get("name")) if isinstance(disk, dict) else None
-        if old is None:
+    for name in SPEC:
+        rule, old, new = RULES[name], prior.get(name), planned.get(name)
+        if rule.key is not None:
+            out += _keyed_rebuilds(name, rule, old or [], new)
+        elif rule.kind == "list" and isinstance(new, list):
+            for i in range(max(len(old or []), len(new))):
+                before = old[i] if i < len(old or []) else None
+                after = new[i] if i < len(new) else None
+                if judge(rule, before, after, ANY_HOST) == "recreate":
+                    out.append((name, i))
+        elif old != new and (rule.change if new is UNKNOWN else judge(rule, old, new, ANY_HOST)) == "recreate":
+            out.append((name,))
+    return out
+
+
+def _keyed_rebuilds(name: str, rule: Rule, old: list[Obj], new: Any) -> list[Path]:
+    if new is UNKNOWN:
+        return []
+    before = {d.get(rule.key): d for d in old}
+    keys = {d.get(rule.key) for d in new if isinstance(d, dict)}
+    out: list[Path] = []
+    removed = any(k not in keys and UNKNOWN not in keys for k in before)
+    added = any(k not in before and k is not UNKNOWN for k in keys)
+    if (removed and rule.remove == "recreate") or (added and rule.add == "recreate"):
+        out.append((name,))  # removing a disk: the agent rebuilds rather than detach data
+    fields = item_rules(RULES, name)
+    for i, item in enumerate(new):
+        prev = before.get(item.get(rule.key)) if isinstance(item, dict) else None
+        if prev is None:
             continue
-        for key in DISK_REBUILD_KEYS:
-            new = disk.get(key)
-            if new is not UNKNOWN and new != old.get(key):
-                out.append(("disks", i, key))
-        new_size, old_size = disk.get("size_gib"), old.get("size_gib")
-        if isinstance(new_size, int) and isinstance(old_size, int) and new_size < old_size:
-            out.append(("disks", i, "size_gib"))
+        for field, field_rule in fields.items():
+            value = item.get(field)
+            if value is not UNKNOWN and judge(field_rule, prev.get(field), value, ANY_HOST) == "recreate":
+                out.append((name, i, field))
     return out
 
 
@@ -91,8 +110,8 @@ def recreate_paths(changes: list[FieldChange]) -> list[Path]:
         if change.apply != "recreate":
             continue
         path = dotted(change.field) or ()
-        if len(path) == 2 and path[0] == "disks":  # a whole disk added/removed: index is the agent's
-            path = ("disks",)
+        if len(path) == 2 and path[0] in MATCH:  # a whole disk added/removed: index is the agent's
+            path = (path[0],)
         if path and path not in out:
             out.append(path)
     return out

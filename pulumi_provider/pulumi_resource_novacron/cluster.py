@@ -1,19 +1,21 @@
 """The agents of one cluster as the provider sees them, and where a VM really runs.
 
 Each agent is known by its endpoint; its node_id is learned from GET /api/v1/node on first use.
-`locate` finds a VM wherever it runs: first on the node the state remembers, then on every other
-agent, so a refresh after an out-of-band migration reports the new node instead of a deleted VM.
-A VM is only reported gone when every agent answered and none has it.
+`locate` asks the agents' cluster lookup (`novacron_sdk.client.locate_in_cluster`: the node the
+state remembers first, then the others, until one can tell), so a refresh after an out-of-band
+migration reports the new node instead of a deleted VM. A VM is only reported gone when every
+agent answered and none has it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 
 import grpc
 
-from novacron_sdk.client import ApiError, NovacronClient
+from novacron_sdk.client import ApiError, NovacronClient, locate_in_cluster
 from novacron_sdk.models.vm import VirtualMachine
 from pulumi_resource_novacron.config import AgentRef, ProviderConfig
 from pulumi_resource_novacron.errors import ProviderError
@@ -74,40 +76,34 @@ class Cluster:
         """Where VM `name` runs now, or None when every agent answered that it has no such VM."""
         order = list(self.config.agents)
         if hint:
-            for agent in order:
-                if self._node_ids.get(agent) == hint:
-                    order.remove(agent)
-                    order.insert(0, agent)
-                    break
-        unreachable: list[str] = []
-        for agent in order:
-            try:
-                with self.client(agent, DISCOVERY_TIMEOUT_S * 3) as c:
-                    vm = c.get_vm(name)
-                if vm is not None:
-                    return self._owner(name, agent, vm)
-            except ApiError as exc:
-                if exc.status not in (0, 502, 503, 504):
-                    raise api_error(exc, None) from None
-                why = (exc.detail or exc.title).removeprefix(f"{agent.endpoint.rstrip('/')}: ")
-                unreachable.append(f"{agent.endpoint} ({why})")
-        if unreachable:
+            order.sort(key=lambda agent: self._node_ids.get(agent) != hint)
+        try:
+            with contextlib.ExitStack() as stack:
+                clients = [stack.enter_context(self.client(a, DISCOVERY_TIMEOUT_S * 3)) for a in order]
+                found = locate_in_cluster(clients, name)
+            if found is None:
+                return None
+            asked, where = found
+            node, owner = self._serving(name, where, order[asked])
+            with self.client(owner, DISCOVERY_TIMEOUT_S * 3) as c:
+                vm = c.get_vm(name)
+        except ApiError as exc:
+            raise api_error(exc, None) from None
+        if vm is None:
             raise ProviderError(grpc.StatusCode.UNAVAILABLE,
-                                f"cannot tell where VM {name!r} runs: no agent that answered has it, and "
-                                f"these are unreachable: {'; '.join(unreachable)}")
-        return None
+                                f"VM {name!r} was found on {node} and is gone from there: it is moving; try again")
+        return Located(node, owner, vm)
 
-
-    def _owner(self, name: str, agent: AgentRef, vm: VirtualMachine) -> Located:
-        """Follow a record that names another node as the owner (the VM moved there)."""
-        here = self.node_id(agent)
-        if vm.status.node and vm.status.node != here:
-            try:
-                node, owner = self.agent_for(vm.status.node)
-                with self.client(owner, DISCOVERY_TIMEOUT_S * 3) as c:
-                    moved = c.get_vm(name)
-                if moved is not None:
-                    return Located(node, owner, moved)
-            except (ProviderError, ApiError):
-                pass
-        return Located(vm.status.node or here, agent, vm)
+    def _serving(self, name: str, where: dict[str, str], asked: AgentRef) -> tuple[str, AgentRef]:
+        """The configured agent of the node the lookup named (the one asked, if it is that node)."""
+        node = where["node"]
+        if self.node_id(asked) == node:
+            return node, asked
+        try:
+            return self.agent_for(node)
+        except ProviderError as exc:
+            if exc.code != grpc.StatusCode.INVALID_ARGUMENT:
+                raise
+            raise ProviderError(grpc.StatusCode.FAILED_PRECONDITION,
+                                f"VM {name!r} runs on node {node!r} ({where.get('api_url')}), which none of the "
+                                "provider's agents serves; add its endpoint to the provider's `peers`") from None

@@ -1,10 +1,15 @@
 """Python SDK over the agent's REST API, used by the CLI and by the Pulumi and Terraform providers.
 
 Faces speak HTTP through this client only; they never import agent internals beyond `models`.
+The rules faces share beyond single calls live here too: finding a VM among several agents
+(`locate_in_cluster`) and waiting for a migration (`NovacronClient.wait_migration`; the Ansible
+collection, which cannot import this package, gets its final phases and wording generated).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -26,13 +31,31 @@ class ApiError(Exception):
         self.errors = errors or []
 
 
+MIGRATION_FINAL = ("completed", "failed", "cancelled")  # phases after which a migration never changes
+MIGRATION_POLL_S = 0.5
+MIGRATION_ENDED = "migration {id} of {vm} from {source} to {destination} ended {phase}: {reason}"
+MIGRATION_TIMED_OUT = ("migration {id} of {vm} from {source} to {destination} did not finish in time "
+                       "(last phase: {phase})")
+
+
+class MigrationError(Exception):
+    """A migration that ended other than `completed`, or was still running at the deadline
+    (`timed_out`); `migration` is the last state seen."""
+
+    def __init__(self, migration: Migration, *, timed_out: bool = False) -> None:
+        words = {**migration.model_dump(), "reason": migration.error or "no reason given"}
+        super().__init__((MIGRATION_TIMED_OUT if timed_out else MIGRATION_ENDED).format(**words))
+        self.migration, self.timed_out = migration, timed_out
+
+
 class NovacronClient:
     def __init__(self, url: str, token: str | None = None, *, ca_cert: str | None = None,
-                 verify: bool = True, timeout: float = 60.0) -> None:
+                 verify: bool = True, timeout: float = 60.0, transport: httpx.BaseTransport | None = None) -> None:
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         tls: bool | str = ca_cert if ca_cert else verify
-        self._http = httpx.Client(base_url=self.url, headers=headers, verify=tls, timeout=timeout)
+        self._http = httpx.Client(base_url=self.url, headers=headers, verify=tls, timeout=timeout,
+                                  transport=transport)
 
     def close(self) -> None:
         self._http.close()
@@ -116,12 +139,35 @@ class NovacronClient:
     def cancel_migration(self, mig_id: str) -> Migration:
         return Migration.model_validate(self._call("DELETE", f"/api/v1/migrations/{mig_id}"))
 
+    def wait_migration(self, mig_id: str, deadline: float, on_progress: Callable[[Migration], object] | None = None,
+                       *, poll_s: float = MIGRATION_POLL_S, sleep: Callable[[float], object] = time.sleep) -> Migration:
+        """Poll migration `mig_id` until it is final; the completed migration, else MigrationError.
+
+        `deadline` is a `time.monotonic()` instant (callers spend one budget across several
+        steps). `on_progress` sees every state polled and may raise to stop waiting (a Ctrl-C, an
+        engine's cancel); `sleep` waits between polls (an `Event.wait` wakes up early). The
+        migration itself is left alone: cancelling it on a timeout is the caller's decision.
+        """
+        while True:
+            mig = self.get_migration(mig_id)
+            if on_progress is not None:
+                on_progress(mig)
+            if mig.phase in MIGRATION_FINAL:
+                if mig.phase == "completed":
+                    return mig
+                raise MigrationError(mig)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise MigrationError(mig, timed_out=True)
+            sleep(min(poll_s, left))
+
     def list_migrations(self, vm: str | None = None) -> list[Migration]:
         params = {"vm": vm} if vm else {}
         return [Migration.model_validate(m) for m in self._call("GET", "/api/v1/migrations", params=params)]
 
     def locate_vm(self, name: str) -> dict[str, str]:
-        """Where `name` runs in the cluster: {"vm", "node", "api_url"} (the agent asks its peers)."""
+        """Where `name` runs in the cluster: {"vm", "node", "api_url"} (the agent asks its peers).
+        To ask several agents that may not be peers of each other: `locate_in_cluster`."""
         return dict(self._call("GET", f"/api/v1/cluster/vms/{name}"))
 
     # access (admin scope)
@@ -138,6 +184,47 @@ class NovacronClient:
 
     def audit(self, limit: int = 100) -> list[AuditRecord]:
         return [AuditRecord.model_validate(r) for r in self._call("GET", "/api/v1/audit", params={"limit": limit})]
+
+
+def locate_in_cluster(clients: Sequence[NovacronClient], name: str) -> tuple[int, dict[str, str]] | None:
+    """Where VM `name` runs, as the first of `clients` that can tell says: (its index, location).
+
+    Each agent's cluster lookup asks that agent's peers itself; asking the next client is the
+    fallback for agents that are not peers of each other, or cannot vouch for their peers (no
+    node certificate). An agent without the lookup (no such route, or its migration service not
+    running) is asked for the VM itself. None only when every agent answered and none knows the
+    VM: when some did not answer, that is an error (status 0) naming them, since an agent that
+    did not answer may be the one that has it.
+    """
+    silent: list[str] = []
+    for i, client in enumerate(clients):
+        try:
+            try:
+                return i, client.locate_vm(name)
+            except ApiError as exc:
+                if exc.status == 404 and exc.field == "vm":
+                    continue  # this agent, and every peer it could ask, has no such VM
+                if exc.status not in (404, 405, 503):
+                    raise
+            here = _owned_here(client, name)
+            if here is not None:
+                return i, here
+        except ApiError as exc:
+            if exc.status and exc.status < 500:
+                raise
+            why = (exc.detail or exc.title).removeprefix(f"{client.url}: ")
+            silent.append(f"{client.url} ({why})")
+    if silent:
+        raise ApiError(0, "Cluster lookup incomplete", f"cannot tell where VM {name!r} runs: no agent that "
+                       f"answered has it, and these did not answer: {'; '.join(silent)}")
+    return None
+
+
+def _owned_here(client: NovacronClient, name: str) -> dict[str, str] | None:
+    vm = client.get_vm(name)
+    if vm is None:
+        return None
+    return {"vm": name, "node": vm.status.node or client.node().node_id, "api_url": client.url}
 
 
 def _flags(params: dict[str, bool]) -> dict[str, str]:

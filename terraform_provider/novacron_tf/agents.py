@@ -1,9 +1,10 @@
 """Which agent to ask: the provider's endpoint plus `peer` blocks, by node id.
 
 A VM lives on one node and may move, so every VM operation goes through `Agents`: it knows each
-agent's client, learns each agent's node id on first use, and finds a VM wherever it runs.
-"not found" is only concluded when every agent answered; an unreachable one makes it an error,
-so a network blip never makes Terraform forget (and later recreate) a VM.
+agent's client, learns each agent's node id on first use, and finds a VM wherever it runs through
+the agents' cluster lookup (`novacron_sdk.client.locate_in_cluster`). "not found" is only
+concluded when every agent answered; an unreachable one makes it an error, so a network blip
+never makes Terraform forget (and later recreate) a VM.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from novacron_sdk.client import ApiError, NovacronClient
+from novacron_sdk.client import ApiError, NovacronClient, locate_in_cluster
 from novacron_sdk.models.vm import VirtualMachine
 from novacron_tf.diagnostics import Diagnostic, DiagnosticsError, error
 
@@ -127,24 +128,22 @@ class Agents:
                                       f"nodes: {known}. Add a `peer` block for it to the provider.", path)])
 
     def find_vm(self, name: str, hint: str | None = None) -> tuple[int, VirtualMachine] | None:
-        """The VM and the agent that has it, trying the node it was last seen on first."""
-        order = list(range(len(self.refs)))
-        if hint is not None:
-            first = [i for i in order if self._node_ids.get(i) == hint]
-            order = first + [i for i in order if i not in first]
-        failures: list[ApiError] = []
-        stale: tuple[int, VirtualMachine] | None = None
-        for i in order:
+        """The VM and the agent that has it, asking the node it was last seen on first."""
+        order = sorted(range(len(self.refs)), key=lambda i: hint is None or self._node_ids.get(i) != hint)
+        found = locate_in_cluster([self.client(i) for i in order], name)
+        if found is None:
+            return None
+        asked, where = found
+        idx = order[asked]
+        if self.node_id(idx) != where["node"]:
             try:
-                vm = self.client(i).get_vm(name)
-            except ApiError as exc:
-                failures.append(exc)
-                continue
-            if vm is None:
-                continue
-            if vm.status.actual_state != "missing":
-                return i, vm
-            stale = stale or (i, vm)  # a record without a domain: after a move, look further
-        if failures:
-            raise failures[0]
-        return stale
+                idx = self.index_of(where["node"])
+            except DiagnosticsError:
+                raise DiagnosticsError([error("VM on an unknown node", f"VM {name!r} runs on node {where['node']!r} "
+                                              f"({where.get('api_url')}), which no configured agent serves. Add a "
+                                              "`peer` block for it to the provider.")]) from None
+        vm = self.client(idx).get_vm(name)
+        if vm is None:
+            raise ApiError(503, "VM moving", f"VM {name!r} was found on node {where['node']} and is gone from "
+                           "there: it is moving; try again")
+        return idx, vm

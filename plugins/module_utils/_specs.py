@@ -142,3 +142,9 @@ MIGRATION_OPTIONS = {
         'type': 'bool',
     },
 }
+
+# How a migration is waited for: novacron_sdk.client.NovacronClient.wait_migration.
+MIGRATION_FINAL = ('completed', 'failed', 'cancelled')
+MIGRATION_POLL_S = 0.5
+MIGRATION_ENDED = 'migration {id} of {vm} from {source} to {destination} ended {phase}: {reason}'
+MIGRATION_TIMED_OUT = 'migration {id} of {vm} from {source} to {destination} did not finish in time (last phase: {phase})'

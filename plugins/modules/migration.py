@@ -73,10 +73,9 @@ from ansible_collections.novacron.cloud.plugins.module_utils._api import (
     connection_args,
     fail_from_error,
 )
+from ansible_collections.novacron.cloud.plugins.module_utils._migration import MigrationError, wait_migration
 from ansible_collections.novacron.cloud.plugins.module_utils._resource import pick
 from ansible_collections.novacron.cloud.plugins.module_utils._specs import MIGRATION_OPTIONS
-
-DONE = ('completed', 'failed', 'cancelled')
 
 
 def main():
@@ -106,16 +105,12 @@ def main():
             result['changed'] = True
             result['migration'] = migration
             if p['wait'] and not module.check_mode:
-                deadline = time.time() + p['wait_timeout']
-                while migration['phase'] not in DONE:
-                    if time.time() > deadline:
-                        module.fail_json(msg='migration %s of %s to %s still %s after %ss' % (
-                            migration['id'], p['vm'], p['node'], migration['phase'], p['wait_timeout']), **result)
-                    time.sleep(1)
-                    migration = result['migration'] = owner.get_migration(migration['id'])
-                if migration['phase'] != 'completed':
-                    module.fail_json(msg='migration of %s to %s %s: %s' % (
-                        p['vm'], p['node'], migration['phase'], migration.get('error')), **result)
+                try:
+                    result['migration'] = wait_migration(owner, migration['id'], time.monotonic() + p['wait_timeout'])
+                except MigrationError as exc:
+                    result['migration'] = exc.migration
+                    goes_on = '; waited %ss, it goes on' % p['wait_timeout'] if exc.timed_out else ''
+                    module.fail_json(msg='%s%s' % (exc, goes_on), **result)
             if module._diff:
                 result['diff'] = dict(before=dict(node=where['node']), after=dict(node=p['node']))
     except AgentError as exc:

@@ -27,6 +27,15 @@ class Deadline:
         self._end = time.monotonic() + self.timeout_s
         self._cancel = cancel
 
+    @property
+    def end(self) -> float:
+        """The `time.monotonic()` instant the budget runs out."""
+        return self._end
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to `seconds`, waking at once on Cancel (a poll's pause)."""
+        self._cancel.wait(min(seconds, self.remaining()))
+
     def remaining(self) -> float:
         return max(0.0, self._end - time.monotonic())
 

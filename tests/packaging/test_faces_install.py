@@ -35,7 +35,8 @@ def test_sdk_and_providers_install_without_the_daemon(tmp_path: Path) -> None:
     assert {"novacron-sdk", "pydantic", "httpx", "pulumi", "grpcio"} <= resolved, sorted(resolved)
     assert not resolved & DAEMON_ONLY, sorted(resolved & DAEMON_ONLY)
     py = str(venv / "bin" / "python")
-    _run(py, "-c", "import novacron_sdk.client, novacron_sdk.models, pulumi_resource_novacron, novacron_tf.provider")
+    _run(py, "-c", "import novacron_sdk.client, novacron_sdk.models, pulumi_resource_novacron.vm.diff, "
+         "novacron_tf.provider")  # both read their generated vm_rules.json on import: it must be installed
     with pytest.raises(subprocess.CalledProcessError):  # the daemon is really not there
         subprocess.run([py, "-c", "import novacron"], check=True, capture_output=True)
     for entry in ("pulumi-resource-novacron", "terraform-provider-novacron"):

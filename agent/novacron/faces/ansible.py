@@ -2,6 +2,9 @@
 
 `python -m novacron.faces.ansible` rewrites `plugins/module_utils/_specs.py` and
 `plugins/doc_fragments/specs.py`; `--check` exits non-zero when they are stale (a test runs it).
+`_specs.py` also carries the SDK's migration-waiting rule (final phases, poll interval, wording):
+modules run on managed nodes without `novacron_sdk`, so `module_utils/_migration.py` waits with
+these values, and a test checks it behaves as `NovacronClient.wait_migration` does.
 Top-level resource options get no Ansible default: an option left out keeps the VM's current
 value, and the documentation states the default applied when the resource is created.
 """
@@ -16,6 +19,7 @@ from typing import Any
 import yaml
 
 from novacron.faces.fields import FieldNode, model_fields
+from novacron_sdk import client as sdk_client
 from novacron_sdk.models.migration import MigrationOptions
 from novacron_sdk.models.mode import ModeSettings
 from novacron_sdk.models.vm import VirtualMachineSpec
@@ -115,6 +119,9 @@ def render() -> tuple[str, str]:
     lines = [HEADER, "from __future__ import annotations\n\n"]
     for name, spec in specs.items():
         lines.append(f"{name.upper()}_OPTIONS = {_py(spec)}\n\n")
+    lines.append("# How a migration is waited for: novacron_sdk.client.NovacronClient.wait_migration.\n")
+    for name in ("MIGRATION_FINAL", "MIGRATION_POLL_S", "MIGRATION_ENDED", "MIGRATION_TIMED_OUT"):
+        lines.append(f"{name} = {getattr(sdk_client, name)!r}\n")
     specs_py = "".join(lines).rstrip() + "\n"
     frag = [HEADER, "from __future__ import annotations\n\n\n", "class ModuleDocFragment:\n",
             "    DOCUMENTATION = r'''\noptions: {}\n'''\n"]

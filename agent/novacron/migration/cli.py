@@ -1,6 +1,7 @@
 """`novacron migrate VM NODE`: find where the VM runs, ask that agent to move it, show a progress bar.
 
-Speaks HTTP through novacron_sdk.client only (a face, not agent internals).
+Speaks HTTP through novacron_sdk.client only (a face, not agent internals); waits with the SDK's
+`wait_migration`, the rule every face waits by.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import sys
 import time
 from typing import Any, TextIO
 
-DONE = ("completed", "failed", "cancelled")
 BAR = 30
+WAIT_BEYOND_TIMEOUT_S = 120.0  # the agent rolls back after the migration's timeout_s; then it answers
 
 
 def register_cli(sub: Any) -> None:
@@ -51,7 +52,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from novacron_sdk.client import ApiError, NovacronClient
+    from novacron_sdk.client import ApiError, MigrationError, NovacronClient
     from novacron_sdk.models.migration import MigrationRequest
 
     try:
@@ -75,10 +76,12 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
             print(f"migration {mig.id}: {args.vm} {mig.source} -> {mig.destination}")
             if args.no_wait:
                 return 0
-            while mig.phase not in DONE:
-                _draw(sys.stdout, mig)
-                time.sleep(0.5)
-                mig = owner.get_migration(mig.id)
+            deadline = time.monotonic() + mig.options.timeout_s + WAIT_BEYOND_TIMEOUT_S
+            mig = owner.wait_migration(mig.id, deadline, _progress)
+    except MigrationError as exc:
+        _draw(sys.stdout, exc.migration, final=True)
+        print(f"novacron migrate: {exc}", file=sys.stderr)
+        return 1
     except ApiError as exc:
         where_ = f" ({exc.field})" if exc.field else ""
         print(f"novacron migrate: {exc}{where_}", file=sys.stderr)
@@ -87,14 +90,19 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         print("\ninterrupted: the migration goes on (cancel it with DELETE /api/v1/migrations/ID)")
         return 130
     _draw(sys.stdout, mig, final=True)
-    if mig.phase != "completed":
-        print(f"migration {mig.phase}: {mig.error}", file=sys.stderr)
-        return 1
     p = mig.progress
     down = f", downtime {p.downtime_ms:.0f} ms" if p.downtime_ms is not None else ""
     print(f"{args.vm} now runs on {mig.destination}: {p.elapsed_s:.1f} s, {p.bytes_on_wire / 1e6:.1f} MB on the "
           f"wire (ratio {p.compression_ratio:.2f}){down}")
     return 0
+
+
+def _progress(mig: Any) -> None:
+    """A line per poll while the migration runs (its final state is drawn once, after the wait)."""
+    from novacron_sdk.client import MIGRATION_FINAL
+
+    if mig.phase not in MIGRATION_FINAL:
+        _draw(sys.stdout, mig)
 
 
 def _draw(out: TextIO, mig: Any, *, final: bool = False) -> None:

@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from novacron_sdk.client import ApiError
+from novacron_sdk.client import MIGRATION_FINAL, ApiError, MigrationError
 from novacron_sdk.models.migration import Migration, MigrationRequest
 from novacron_sdk.models.vm import VM_NAME_PATTERN, VirtualMachine, VirtualMachineSpec
 from novacron_tf.cty import UNKNOWN
@@ -29,8 +29,6 @@ from novacron_tf.validation import validate_model
 log = logging.getLogger("novacron_tf.vm")
 Obj = dict[str, Any]
 OBSERVED = tuple(k for k in STATUS if k != "node")  # read-only observations, never requested
-MIGRATION_DONE = ("completed", "failed", "cancelled")
-POLL_S = 0.5
 
 
 class VmResource:
@@ -140,23 +138,28 @@ class VmResource:
     def _migrate(self, ctx: Context, source: int, name: str, dest: str, prior: Obj) -> int:
         agents = ctx.agents
         target = agents.index_of(dest)
+
+        def stop_if_interrupted(mig: Migration) -> None:
+            if ctx.stopping.is_set() and mig.phase not in MIGRATION_FINAL:
+                raise _Interrupted
+
         try:
             mig = agents.client(source, slow=True).create_migration(MigrationRequest(vm=name, destination=dest))
             deadline = time.monotonic() + mig.options.timeout_s + 120
-            while mig.phase not in MIGRATION_DONE:
-                if ctx.stopping.is_set() or time.monotonic() > deadline:
-                    mig = agents.client(source).cancel_migration(mig.id)
-                    why = "Terraform was interrupted" if ctx.stopping.is_set() else "it did not finish in time"
-                    raise ApplyFailed([error("Migration cancelled", f"node: migration {mig.id} of {name} to "
-                                             f"{dest} was cancelled because {why}.", ("node",))],
-                                      self._refresh(ctx, prior))
-                time.sleep(POLL_S)
-                mig = agents.client(source).get_migration(mig.id)
+            try:
+                agents.client(source).wait_migration(mig.id, deadline, stop_if_interrupted, sleep=ctx.stopping.wait)
+            except (_Interrupted, MigrationError) as exc:
+                if isinstance(exc, MigrationError) and not exc.timed_out:
+                    raise ApplyFailed([_migration_error(exc)], self._refresh(ctx, prior)) from None
+                agents.client(source).cancel_migration(mig.id)
+                detail = (f"node: {exc}; it was cancelled." if isinstance(exc, MigrationError) else
+                          f"node: migration {mig.id} of {name} to {dest} was cancelled because Terraform was "
+                          "interrupted.")
+                raise ApplyFailed([error("Migration cancelled", detail, ("node",))],
+                                  self._refresh(ctx, prior)) from None
         except ApiError as exc:
             raise ApplyFailed(from_api(exc, f"migrating {name} to {dest}", ("node",) if not exc.field else ()),
                               self._refresh(ctx, prior)) from None
-        if mig.phase != "completed":
-            raise ApplyFailed([_migration_error(mig)], self._refresh(ctx, prior))
         return target
 
     def _refresh(self, ctx: Context, prior: Obj) -> Obj | None:
@@ -217,8 +220,10 @@ class VmResource:
         return shape(self.schema.block, src)
 
 
-def _migration_error(mig: Migration) -> Diagnostic:
-    return error(f"Migration {mig.phase}", f"node: migration {mig.id} of {mig.vm} from {mig.source} to "
-                 f"{mig.destination} ended {mig.phase}: {mig.error or 'no reason given'}. The VM stays on "
-                 f"{mig.source}.", ("node",))
+class _Interrupted(Exception):
+    """Terraform asked the provider to stop while a migration ran."""
 
+
+def _migration_error(exc: MigrationError) -> Diagnostic:
+    mig = exc.migration
+    return error(f"Migration {mig.phase}", f"node: {exc}. The VM stays on {mig.source}.", ("node",))

@@ -7,7 +7,7 @@ import functools
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -15,17 +15,15 @@ from novacron.config.model import AgentConfig
 from novacron.dwcp.mode.profiles import ModeProfile, profile_for
 from novacron.dwcp.mode.rollout import Flags, effective_flags
 from novacron.hypervisor.driver import HypervisorDriver
+from novacron.migration.endpoint import PeerEndpoint
 from novacron.migration.metrics import MigrationMetrics
 from novacron.migration.peer import PeerClient
-from novacron.migration.relay import OutgoingRelay, PeerEndpoint
 from novacron.store import Store
 from novacron.transport import TlsContexts
 from novacron_sdk.errors import InvalidInput, Unavailable
 from novacron_sdk.models.migration import Migration
 
 T = TypeVar("T")
-BUSY_GRACE_S = 60.0
-"""A migration's busy span (ModeService.begin_busy) outlives its timeout by this much at most."""
 
 
 def now() -> datetime:
@@ -50,7 +48,6 @@ class Deps:
     tls: TlsContexts | None
     metrics: MigrationMetrics
     pool: ThreadPoolExecutor
-    outgoing_relays: dict[str, OutgoingRelay] = field(default_factory=dict)
 
     @property
     def node_id(self) -> str:

@@ -16,6 +16,9 @@ from novacron_sdk.errors import Conflict
 from novacron_sdk.models.migration import Migration, MigrationPhase
 
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+BUSY_GRACE_S = 60.0
+"""A migration's busy span (ModeService.begin_busy), and its prepared state at the destination,
+outlive its timeout by this much at most."""
 _NEXT: dict[str, frozenset[str]] = {
     "pending": frozenset({"preparing", "failed", "cancelled"}),
     "preparing": frozenset({"transferring", "failed", "cancelled"}),

@@ -19,17 +19,15 @@ import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from novacron.dwcp.hde import HdeDecoder, HdeEncoder
+from novacron.migration.endpoint import PeerEndpoint
 from novacron.migration.qemu_socket import cap_peer_buffer
 from novacron.migration.wire import ChannelHeader
 from novacron.transport import HdeSettings, sockopts
 from novacron.transport.pipe import DestPipe, SourcePipe, abort, connect_pipe
 from novacron.transport.reader import DECODE_STEP
-
-if TYPE_CHECKING:
-    from novacron.migration.relay import PeerEndpoint
 
 log = logging.getLogger(__name__)
 CONNECT_S = 10.0

@@ -28,7 +28,7 @@ from novacron.dwcp.mode.profiles import ModeProfile
 from novacron.dwcp.mode.rollout import Flags
 from novacron.hypervisor.domain_xml import NS
 from novacron.transport.conn import HdeSettings
-from novacron_sdk.models.migration import MigrationOptions
+from novacron_sdk.models.migration import Migration, MigrationOptions
 
 SOURCE_HOST = "127.0.0.1"
 DEST_HOST = "127.0.0.2"
@@ -362,3 +362,25 @@ def predict_duration(
     if dirty >= effective:
         dirty = effective / 2
     return round(setup_s + memory_bytes / effective / (1 - dirty / effective), 2)
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    """What the core needs to know of the migration's plan (plan.py decides it)."""
+
+    timeout_s: float
+    share_ms: int  # QEMU's share of the downtime budget (plan.qemu_downtime_ms)
+    connections: int = 1  # QEMU's main connection + multifd's
+    corrects_downtime: bool = False  # the carrier's entrance takes bursts the link does not drain
+    limit_bps: float = 0.0  # the request's bandwidth cap
+
+
+def source_plan(m: Migration, chan: ChannelPlan) -> SourcePlan:
+    """Only with HDE or multifd on AMST channels does QEMU's estimate of the link need correcting
+    (plan.corrected_downtime_ms); pipes read from QEMU only as the link drains."""
+    o = m.options
+    return SourcePlan(
+        timeout_s=o.timeout_s, share_ms=qemu_downtime_ms(o), connections=1 + (o.multifd_channels or 0),
+        corrects_downtime=not chan.pipe and (chan.hde is not None or bool(o.multifd_channels)),
+        limit_bps=(o.bandwidth_limit_mbps or 0) * 1e6,
+    )  # fmt: skip

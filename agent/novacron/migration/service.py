@@ -22,14 +22,17 @@ from novacron.dwcp.admission import MAX_UNAUTHENTICATED, MAX_UNAUTHENTICATED_PER
 from novacron.migration import libvirt_ops as lv
 from novacron.migration import plan as planning
 from novacron.migration import validate
+from novacron.migration.carrier import Carrier
 from novacron.migration.deps import Deps, now
 from novacron.migration.incoming import IncomingSide
 from novacron.migration.listener import MigrationListener
-from novacron.migration.machine import DomainState, may_cancel
+from novacron.migration.machine import DomainState
 from novacron.migration.metrics import MigrationMetrics
 from novacron.migration.outgoing import OutgoingMigration
 from novacron.migration.peer import PeerClient
+from novacron.migration.recovery import recover_all
 from novacron.migration.wire import ChannelHeader
+from novacron.migration.wiring import outgoing_migration, restarted_migration
 from novacron.store import Store, VmRecord
 from novacron.transport import ChannelReader, make_tls_contexts
 from novacron_sdk.errors import Conflict, NotFound, Unavailable
@@ -81,15 +84,13 @@ class MigrationService:
             await self.listener.start()
         elif port:
             log.warning("dwcp.tls_* not configured: this node can neither send nor receive migrations")
-        from novacron.migration.recovery import recover_all
-
-        self._spawn(recover_all(self))
+        self._spawn(recover_all(self.d, self.incoming, lambda m: restarted_migration(self.d, m), self.active))
         self._spawn(self.incoming.sweep_forever())
 
     async def stop(self) -> None:
         for om in list(self.active.values()):
             with contextlib.suppress(Exception):
-                await om.cancel()
+                om.cancel()
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
@@ -111,30 +112,30 @@ class MigrationService:
             return f"a {header.direction!r} header on an AMST channel"
         if header.direction == "fwd":
             return self.incoming.dispatch(header, reader, first)
-        relay, why = self._outgoing(header, reader.peer_names())
-        if relay is None:
+        carrier, why = self._outgoing(header, reader.peer_names())
+        if carrier is None:
             return why
-        relay.attach_back(header.conn, reader, first)
-        return None
+        return carrier.attach_back(header.conn, reader, first)
 
     def dispatch_pipe(self, header: ChannelHeader, tls: ssl.SSLSocket, peer: str | None) -> str | None:
         if header.direction in ("pipe", "pipe-hde"):
             return self.incoming.dispatch_pipe(header, tls, peer)
         if header.direction != "pipe-back":
             return f"a {header.direction!r} header on a pipe"
-        relay, why = self._outgoing(header, {peer} if peer else set())
-        if relay is None:
+        carrier, why = self._outgoing(header, {peer} if peer else set())
+        if carrier is None:
             return why
-        return relay.attach_pipe_back(header.conn, tls)
+        return carrier.attach_pipe_back(header.conn, tls)
 
-    def _outgoing(self, header: ChannelHeader, peers: set[str]) -> tuple[Any, str | None]:
-        """The relay of an outgoing migration, for a return channel that its destination opened."""
-        om, relay = self.active.get(header.migration), self.d.outgoing_relays.get(header.migration)
-        if om is None or relay is None:
+    def _outgoing(self, header: ChannelHeader, peers: set[str]) -> tuple[Carrier | None, str | None]:
+        """The carrier of an outgoing migration, for a return channel that its destination opened."""
+        om = self.active.get(header.migration)
+        carrier = om.carrier if om is not None else None
+        if om is None or carrier is None:
             return None, f"no outgoing migration {header.migration} on {self.d.node_id}"
         if peers != {om.m.destination}:
             return None, f"the return channel of {header.migration} comes from {sorted(peers)}, not {om.m.destination}"
-        return relay, None
+        return carrier, None
 
     # -- the resource ---------------------------------------------------------------------------
     async def create(self, req: MigrationRequest, *, dry_run: bool = False) -> Migration:
@@ -157,9 +158,9 @@ class MigrationService:
             body = PeerPrepare(migration=m, memory_mib=record.spec.memory_mib, vcpus=record.spec.vcpus, dry_run=True)
             await d.peers.prepare(req.destination, mig_id, body)
             return m
-        self._moving[req.vm] = mig_id  # reserved before the first await
         use_pba = d.profile_and_flags()[1].prediction
-        om = OutgoingMigration(d, m, record, self._predictors.setdefault(req.destination, _predictor()) if use_pba else None)
+        om = outgoing_migration(d, m, record, self._predictors.setdefault(req.destination, _predictor()) if use_pba else None)
+        self._moving[req.vm] = mig_id  # reserved before the first await
         self.active[mig_id] = om
         task = self._spawn(om.run())
         task.add_done_callback(lambda _t: self._finished(om))
@@ -209,11 +210,7 @@ class MigrationService:
             if m.phase in ("failed", "cancelled"):
                 return m
             raise Conflict(f"migration {mig_id} is {m.phase} and can no longer be cancelled", field="id")
-        if not may_cancel(om.m):
-            raise Conflict(
-                f"migration {mig_id} is in {om.m.phase}: the VM already runs on {om.m.destination}", field="id"
-            )
-        await om.cancel()
+        om.cancel()  # refused (Conflict) once the VM runs on the destination
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(om.done.wait(), CANCEL_WAIT_S)
         return om.m

@@ -114,9 +114,9 @@ def test_downtime_limit_follows_the_tunnel_not_qemus_estimate() -> None:
 
 
 def test_level_controller_stays_within_the_migration_bounds() -> None:
-    from novacron.migration.relay import _level_controller
+    from novacron.migration.amst_carrier import level_controller
 
-    ctl = _level_controller(0)
+    ctl = level_controller(0)
     assert ctl.level == plan.LEVEL_MIN
     levels = {ctl.on_sample(0.0) for _ in range(20)} | {ctl.level}
     assert min(x for x in levels if x is not None) == plan.LEVEL_MIN  # an empty window never stores raw

@@ -14,10 +14,11 @@ import pytest
 from novacron.config.model import DwcpConfig
 from novacron.dwcp.mode.profiles import profile_for
 from novacron.dwcp.mode.rollout import Flags
+from novacron.migration.endpoint import PeerEndpoint
 from novacron.migration.listener import MigrationListener
+from novacron.migration.pipe_carrier import PipeCarrier
 from novacron.migration.pipe_relay import IncomingPipes, OutgoingPipes
 from novacron.migration.plan import channel_plan
-from novacron.migration.relay import OutgoingRelay, PeerEndpoint
 from novacron.migration.wire import ChannelHeader
 from novacron.transport import make_tls_contexts
 from novacron_sdk.models.migration import MigrationOptions
@@ -44,16 +45,16 @@ class Rig:
         self._client_tls = client_tls
         self.outgoing: OutgoingPipes | None = None
         self.incoming: IncomingPipes | None = None
-        self.relay: OutgoingRelay | None = None
+        self.relay: PipeCarrier | None = None
 
     async def start(self, relay: bool = False) -> None:
-        """relay: the source half is a whole OutgoingRelay (the datacenter's raw pipe plan)."""
+        """relay: the source half is a whole PipeCarrier (the datacenter's raw pipe plan)."""
         await self.listener.start()
         peer = PeerEndpoint("127.0.0.1", self.listener.port, "localhost", self._client_tls)
         self.incoming = IncomingPipes("m1", peer, self._connect_qemu)
         if relay:
             dc = profile_for("datacenter", DwcpConfig())
-            self.relay = OutgoingRelay("m1", peer, channel_plan(MigrationOptions(), dc, ON), on_error=self.errors.append)
+            self.relay = PipeCarrier("m1", peer, channel_plan(MigrationOptions(), dc, ON), on_error=self.errors.append)
             self.qemu_port = await self.relay.start()
             self.outgoing = self.relay.pipes
             return
@@ -194,7 +195,10 @@ def test_a_break_after_the_hand_over_is_teardown_not_failure(
         if handed_over:
             rig.relay.hand_over()
         rig.incoming.abort()  # the destination tears its end down; its QEMU never closed the channel
-        await asyncio.sleep(0.5)
+        if handed_over:
+            await _until(lambda: any("after the hand-over" in r.getMessage() for r in caplog.records))
+        else:
+            await _until(lambda: rig.errors)
         error = rig.relay.error
         await rig.close()
         dst.close()

@@ -132,7 +132,7 @@ def test_prewarmed_pipes_carry_qemus_connections_and_an_unused_one_ends_quietly(
             assert await asyncio.to_thread(qemu.recv, 10) == b""  # the return path ended cleanly
             qemu.close()
         await rig.close()
-        await asyncio.sleep(0.3)  # the unused pipe's destination half sees its end
+        await _until(lambda: not rig.incoming._tasks)  # type: ignore[union-attr]  # the unused pipe's destination half ended
         return received, connects_before, sorted(rig.arrived) + [rig.qemu_connects]
 
     with caplog.at_level(logging.INFO):

@@ -128,7 +128,7 @@ class Bench:
         out: list[object] = []
 
         def dial() -> None:
-            out.append(connect_pipe(VALID, self.port, self._client, "localhost", HEADER, timeout=300))
+            out.append(connect_pipe(VALID, self.port, self._client, "localhost", HEADER, timeout=300, congestion="cubic"))
 
         t0 = time.perf_counter()
         threading.Thread(target=dial, daemon=True).start()

@@ -102,7 +102,7 @@ def netns(args: argparse.Namespace) -> list[str]:
 # -- DWCP runs -------------------------------------------------------------------------------------
 async def dwcp_run(host: str, port: int, streams: int, hde: dict | None, data: bytes, seconds: float) -> dict:
     """Send for `seconds`; with HDE at most one pass over `data`, since a repeat would be deduplicated."""
-    ch = await open_channel(host, port, streams=streams, hde=hde)
+    ch = await open_channel(host, port, streams=streams, hde=hde, congestion="adaptive")
     sent, pos = 0, 0
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds and (hde is None or pos + MIB <= len(data)):

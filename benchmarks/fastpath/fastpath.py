@@ -50,6 +50,7 @@ import socket
 import time
 from dataclasses import dataclass
 
+from novacron.dwcp.congestion import check_congestion
 from novacron.transport import sockopts
 from novacron_sdk.errors import InvalidInput
 
@@ -141,7 +142,7 @@ async def fastpath_send(
             f"must be a socket.socket, not {type(qemu_reader_sock).__name__}", field="qemu_reader_sock"
         )
     try:
-        sockopts.check_congestion(congestion)
+        check_congestion(congestion)
     except InvalidInput:
         reset(qemu_reader_sock)
         raise

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from novacron.dwcp.congestion import check_congestion
 from novacron.transport import sockopts
 from novacron_sdk.errors import InvalidInput
 
@@ -110,7 +111,7 @@ class FastpathServer:
         on_finished: Callable[[RelayStats], None] | None = None,
     ) -> None:
         self.host, self.port = host, port
-        self.congestion = sockopts.check_congestion(congestion)
+        self.congestion = check_congestion(congestion)
         self._authorize = authorize
         self._bufs = (sndbuf, rcvbuf)
         self._timeouts = (header_timeout, connect_timeout, idle_timeout)

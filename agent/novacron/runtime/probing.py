@@ -36,17 +36,7 @@ async def start_probing(ctx: BootContext) -> None:
     for exc in skipped:
         log.error("not probing a peer: %s", exc)
     try:
-        runner = ProbeRunner(
-            svc.mode,
-            targets,
-            interval_s=cfg.dwcp.probe.interval_s,
-            bandwidth_interval_s=cfg.dwcp.probe.bandwidth_interval_s,
-            bandwidth_bytes=cfg.dwcp.probe.bandwidth_bytes,
-            congestion=cfg.dwcp.transport.congestion_algo,
-            # a lost pong on a live TCP connection means the path broke: give up well before TCP does
-            ping_timeout_s=max(2.0, min(10.0, 5 * cfg.dwcp.probe.interval_s)),
-            registry=ctx.get("registry"),
-        )
+        runner = ProbeRunner(svc.mode, targets, cfg.dwcp.probe, cfg.dwcp.transport, registry=ctx.get("registry"))
         await runner.start()
     except BaseException:
         if server is not None:

@@ -4,8 +4,9 @@ open_channel() -> Channel (sending end), ChannelServer -> ChannelReader (receivi
 proxy_into_channel / proxy_from_channel to carry a plain TCP connection, make_tls_contexts for mTLS.
 """
 
-from novacron.transport.channel import Channel, open_channel
+from novacron.transport.channel import Channel
 from novacron.transport.conn import HdeSettings
+from novacron.transport.dial import open_channel
 from novacron.transport.errors import ChannelError
 from novacron.transport.reader import ChannelReader
 from novacron.transport.relay import proxy_from_channel, proxy_into_channel

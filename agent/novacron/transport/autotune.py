@@ -4,19 +4,37 @@ Every `interval` it feeds the controller the channel's throughput (bytes handed 
 and the mean TCP_INFO RTT of its streams, then applies the decided stream count and segment size
 through apply_settings (which loses nothing) and hints HDE with the link rate, so adaptive
 compression turns itself off on links faster than the encoder.
+
+It sees the channel through `Tunable`, what it reads and changes, so channel.py (which starts it)
+is the only one of the two that imports the other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any, Protocol
 
-from novacron.dwcp.amst import StreamController
-from novacron.transport.channel import Channel
+from novacron.dwcp.amst import AmstSender, StreamController
 from novacron.transport.errors import ChannelError
 
 
-async def autotune(channel: Channel, controller: StreamController, interval: float) -> None:
+class Tunable(Protocol):
+    sender: AmstSender
+    hde: Any  # HdeEncoder | None
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def streams(self) -> int: ...
+
+    def rtt_samples(self) -> list[float]: ...
+
+    async def apply_settings(self, *, streams: int | None = None, segment_size: int | None = None) -> Any: ...
+
+
+async def autotune(channel: Tunable, controller: StreamController, interval: float) -> None:
     last, t_last = channel.sender.bytes_sent, time.perf_counter()
     while channel.running:
         await asyncio.sleep(interval)

@@ -19,12 +19,13 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from novacron.dwcp.amst import FLAG_CREDIT, AmstSender, FrameType, StreamController, hello
+from novacron.dwcp.congestion import Congestion, check_congestion
 from novacron.dwcp.hde import HdeEncoder
 from novacron.transport import sockopts
+from novacron.transport.autotune import autotune
 from novacron.transport.conn import HdeSettings, StreamConn, read_frame
 from novacron.transport.errors import ChannelError
 from novacron_sdk.errors import InvalidInput
@@ -38,7 +39,7 @@ class Channel:
         *,
         ssl_ctx: ssl.SSLContext | None,
         server_hostname: str | None,
-        congestion: str,
+        congestion: Congestion,
         sndbuf: int | None,
         rcvbuf: int | None,
         hde: HdeSettings | None,
@@ -55,7 +56,7 @@ class Channel:
         self._fin_ack_idx = -1
         self._controls: list[asyncio.Task[None]] = []
         self.session_id = os.urandom(16)
-        self.congestion = congestion
+        self.congestion: Congestion = congestion
         self.hde = HdeEncoder(**vars(hde)) if hde else None
         self.sender = sender
         self.bytes_in = 0
@@ -157,6 +158,11 @@ class Channel:
             self._closed = True
         await self._teardown(graceful=False, grace=1.0)
 
+    async def discard(self) -> None:
+        """Drop every stream at once, without a word to the receiver (a channel that failed to open)."""
+        self._closed = True
+        await self._teardown(graceful=False)
+
     async def apply_settings(
         self,
         *,
@@ -165,13 +171,13 @@ class Channel:
         compression: str | None = None,
         hde_mode: str | None = None,
         link_rate: float | None = None,
-        congestion: str | None = None,
+        congestion: Congestion | None = None,
         segment_size: int | None = None,
     ) -> dict[str, Any]:
         """Change the channel while it runs; returns the settings now in force."""
         self._check()
         if congestion is not None:
-            self.congestion = sockopts.check_congestion(congestion)
+            self.congestion = check_congestion(congestion)
             for s in self._streams.values():
                 self._set_congestion(s)
         if self.hde is not None:
@@ -200,8 +206,6 @@ class Channel:
     def start_autotune(self, controller: StreamController, *, interval: float = 1.0) -> asyncio.Task[None]:
         """Let `controller` steer this channel's stream count, segment size and HDE link-rate hint
         (see autotune.py); stops by itself when the channel closes or fails."""
-        from novacron.transport.autotune import autotune
-
         if self._autotune is not None:
             self._autotune.cancel()
         self._autotune = asyncio.create_task(autotune(self, controller, interval), name="dwcp-autotune")
@@ -213,7 +217,8 @@ class Channel:
 
     def rtt_samples(self) -> list[float]:
         """Smoothed RTT (s) of each active stream, from TCP_INFO."""
-        return [i[0] for s in list(self._streams.values()) if (i := sockopts.tcp_info(s.sock)) and i[0] > 0]
+        infos = [sockopts.tcp_info(s.sock) for s in list(self._streams.values())]
+        return [i.rtt_us / 1e6 for i in infos if i is not None and i.rtt_us > 0]
 
     def stats(self) -> dict[str, Any]:
         hs = self.hde.stats if self.hde else None
@@ -265,7 +270,7 @@ class Channel:
             sockopts.tune_socket(sock, sndbuf=self._bufs[0], rcvbuf=self._bufs[1])
             if self._lowat:
                 sockopts.set_notsent_lowat(sock, self._lowat)
-            if self.congestion != "adaptive":
+            if self.congestion != "adaptive":  # from the first segment; adaptive needs the connected socket
                 sockopts.set_congestion(sock, self.congestion)
             sock.setblocking(False)
             async with asyncio.timeout(self._timeout):
@@ -380,53 +385,3 @@ class Channel:
             with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
                 await asyncio.wait_for(s.writer.wait_closed(), 5)
         self._notify()
-
-
-async def open_channel(
-    host: str,
-    port: int,
-    *,
-    streams: int = 4,
-    ssl: ssl.SSLContext | None = None,
-    congestion: str = "adaptive",
-    sndbuf: int | None = 4 << 20,
-    rcvbuf: int | None = 4 << 20,
-    hde: HdeSettings | Mapping[str, Any] | None = None,
-    server_hostname: str | None = None,
-    segment_size: int = 256 << 10,
-    window_bytes: int = 64 << 20,
-    max_streams: int = 512,
-    connect_timeout: float = 15.0,
-    notsent_lowat: int | None = None,
-    raw_window: int | None = None,
-) -> Channel:
-    """Connect `streams` TCP (TLS when `ssl` is given) streams to a ChannelServer as one channel."""
-    sockopts.check_congestion(congestion)
-    if not 1 <= streams <= max_streams:
-        raise InvalidInput(f"must be 1..{max_streams}, not {streams}", field="streams")
-    sender = AmstSender(
-        streams=streams, segment_size=segment_size, window_bytes=window_bytes, max_streams=max_streams
-    )
-    ch = Channel(
-        host,
-        port,
-        ssl_ctx=ssl,
-        server_hostname=server_hostname,
-        congestion=congestion,
-        sndbuf=sndbuf,
-        rcvbuf=rcvbuf,
-        hde=HdeSettings.of(hde),
-        sender=sender,
-        connect_timeout=connect_timeout,
-        notsent_lowat=notsent_lowat,
-        raw_window=raw_window,
-    )
-    try:
-        await ch.connect(0)  # first alone: the server creates the session on it
-        await ch.connect_all(list(range(1, streams)))
-    except BaseException as exc:
-        await ch._teardown(graceful=False)
-        if isinstance(exc, ChannelError | asyncio.CancelledError):
-            raise
-        raise ChannelError(f"cannot open channel to {host}:{port}: {exc!r}") from exc
-    return ch

@@ -32,6 +32,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from novacron.dwcp.congestion import Congestion
 from novacron.dwcp.hde import HdeProtocolError
 from novacron.dwcp.pipe_wire import PREAMBLE, BackParser, Data, encode_data, encode_delivered
 from novacron.transport import sockopts
@@ -51,9 +52,11 @@ OnError = Callable[[str], None]
 
 def connect_pipe(
     host: str, port: int, ctx: ssl.SSLContext, server_hostname: str, header: bytes, *,
-    congestion: str = "cubic", timeout: float = 10.0, notsent_lowat: int | None = None,
+    congestion: Congestion = "cubic", timeout: float = 10.0, notsent_lowat: int | None = None,
 ) -> ssl.SSLSocket:  # fmt: skip
-    """Connect to a peer agent's DWCP port as a pipe: preamble, TLS handshake, `header` (blocking)."""
+    """Connect to a peer agent's DWCP port as a pipe: preamble, TLS handshake, `header` (blocking).
+    `congestion`: see dwcp/congestion.py. Its default serves one caller, migration/pipe_relay.py's
+    return pipe, which does not pass it yet; every other caller says what it wants."""
     sock = socket.create_connection((host, port), timeout)
     try:
         sockopts.set_nodelay(sock, True)

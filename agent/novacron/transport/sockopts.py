@@ -1,36 +1,24 @@
-"""Per-socket TCP tuning: congestion control, buffer sizes, Nagle, and RTT/loss from TCP_INFO.
+"""Per-socket TCP tuning: congestion control, buffer sizes, Nagle, and reading TCP_INFO.
 
-Congestion "adaptive" is deliberately simple: start with cubic (fair, fine on clean low-RTT LANs);
-once the connection is up, read TCP_INFO and switch that socket to bbr when the smoothed RTT is at
-least ADAPTIVE_RTT_S or any segment was retransmitted, since cubic's loss-driven window collapses on
-long or lossy paths where bbr keeps the pipe full. apply_settings() re-evaluates it later.
+The choice of congestion control is dwcp/congestion.py's; this module only asks the kernel for the
+facts it needs (the connected socket's RTT and retransmissions) and sets the answer.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-import struct
 from collections.abc import Callable
-from typing import Literal
 
+from novacron.dwcp.congestion import Algorithm, Congestion, resolve_congestion
+from novacron.dwcp.probe.tcpinfo import TCP_INFO_LEN, TcpInfo, parse_tcp_info
 from novacron_sdk.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
-Congestion = Literal["bbr", "cubic", "adaptive"]
-CONGESTION_CHOICES = ("bbr", "cubic", "adaptive")
 TCP_CONGESTION = getattr(socket, "TCP_CONGESTION", 13)
 TCP_INFO = getattr(socket, "TCP_INFO", 11)
 TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", 25)
-ADAPTIVE_RTT_S = 0.010
-_INFO = struct.Struct("=68xII24xI")  # tcpi_rtt, tcpi_rttvar (us) at 68, tcpi_total_retrans at 100
-
-
-def check_congestion(value: str) -> str:
-    if value not in CONGESTION_CHOICES:
-        raise InvalidInput(f"must be one of bbr, cubic, adaptive, not {value!r}", field="congestion")
-    return value
 
 
 def tune_socket(sock: socket.socket, *, sndbuf: int | None, rcvbuf: int | None) -> None:
@@ -77,26 +65,21 @@ def listening_socket(host: str, port: int, tune: Callable[[socket.socket], None]
     return sock
 
 
-def tcp_info(sock: socket.socket) -> tuple[float, int] | None:
-    """(smoothed RTT in seconds, total retransmits), or None where TCP_INFO is unavailable."""
+def tcp_info(sock: socket.socket) -> TcpInfo | None:
+    """The kernel's TCP_INFO of a TCP socket (asyncio's transport sockets too), or None where there
+    is none: not Linux, not a TCP socket, closed."""
     try:
-        raw = sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, 104)
-    except OSError:
+        return parse_tcp_info(sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, TCP_INFO_LEN))
+    except (OSError, InvalidInput):
         return None
-    if len(raw) < _INFO.size:
-        return None
-    rtt_us, _, retrans = _INFO.unpack_from(raw)
-    return rtt_us / 1e6, retrans
 
 
-def choose(congestion: str, sock: socket.socket) -> str:
-    """The concrete algorithm for `congestion` on this (connected) socket."""
-    if congestion != "adaptive":
-        return congestion
+def choose(congestion: Congestion, sock: socket.socket) -> Algorithm:
+    """The algorithm for `congestion` on this connected socket (dwcp/congestion.py decides)."""
     info = tcp_info(sock)
-    if info is not None and (info[0] >= ADAPTIVE_RTT_S or info[1] > 0):
-        return "bbr"
-    return "cubic"
+    if info is None:
+        return resolve_congestion(congestion)
+    return resolve_congestion(congestion, rtt_ms=info.rtt_ms, retransmits=info.total_retrans)
 
 
 def set_congestion(sock: socket.socket, algorithm: str) -> str | None:
@@ -109,6 +92,6 @@ def set_congestion(sock: socket.socket, algorithm: str) -> str | None:
         return None
 
 
-def apply_congestion(sock: socket.socket, congestion: str) -> str | None:
-    """Set `congestion` ("adaptive" chosen for this connected socket); what the kernel reports."""
+def apply_congestion(sock: socket.socket, congestion: Congestion) -> str | None:
+    """Set `congestion` on this connected socket; what the kernel reports."""
     return set_congestion(sock, choose(congestion, sock))

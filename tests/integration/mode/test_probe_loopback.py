@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from novacron.config.model import AgentConfig
+from novacron.config.model import AgentConfig, ProbeConfig, TransportConfig
 from novacron.dwcp.mode import LinkSample
 from novacron.dwcp.probe import burst, wire
 from novacron.dwcp.probe.limiter import TokenBucket
@@ -31,6 +31,7 @@ from novacron.transport.probe.server import ProbeServer, ServerLimits
 from novacron_sdk.errors import InvalidInput
 
 MIB = 1 << 20
+CONGESTION = TransportConfig().congestion_algo  # the transport's default setting
 
 
 def run(coro: Awaitable[Any], limit: float = 60) -> Any:
@@ -172,7 +173,7 @@ def test_pings_and_a_bandwidth_probe_over_loopback() -> None:
         rtts = [await session.ping() for _ in range(5)]
         info = session.tcp_info()
         session.close()
-        out = await bandwidth_probe("127.0.0.1", port, 4 * MIB)
+        out = await bandwidth_probe("127.0.0.1", port, 4 * MIB, congestion=CONGESTION)
         await until("the sink to count", lambda: srv.stats.bursts == 1)
         await srv.stop()
         return rtts, info, out, srv.stats
@@ -197,16 +198,17 @@ def test_a_probe_measures_with_the_transports_congestion_control() -> None:
         port = await srv.start("127.0.0.1", 0)
         bbr = await bandwidth_probe("127.0.0.1", port, MIB, congestion="bbr")
         adaptive = await bandwidth_probe("127.0.0.1", port, MIB, congestion="adaptive")
-        default = await bandwidth_probe("127.0.0.1", port, MIB)
         await srv.stop()
-        return bbr, adaptive, default
+        return bbr, adaptive
 
-    bbr, adaptive, default = run(main())
-    assert (bbr.congestion, adaptive.congestion, default.congestion) == ("bbr", "cubic", None)
+    bbr, adaptive = run(main())
+    assert (bbr.congestion, adaptive.congestion) == ("bbr", "cubic")
     assert bbr.mbps > 0 and adaptive.mbps > 0
     with pytest.raises(InvalidInput) as err:
-        ProbeRunner(ModeService(AgentConfig()), [], congestion="vegas")
+        run(bandwidth_probe("127.0.0.1", 9, MIB, congestion="vegas"))  # type: ignore[arg-type]
     assert err.value.field == "congestion"
+    runner = ProbeRunner(ModeService(AgentConfig()), [], ProbeConfig(), TransportConfig(congestion_algo="bbr"))
+    assert runner.congestion == "bbr"  # the transport's setting, whatever the runner's own defaults
 
 
 def test_endpoint_refuses_oversized_and_concurrent_probes_and_drops_strangers() -> None:
@@ -214,16 +216,16 @@ def test_endpoint_refuses_oversized_and_concurrent_probes_and_drops_strangers() 
         srv = ProbeServer(ServerLimits(max_burst_bytes=MIB, max_concurrent_bursts=1))
         port = await srv.start("127.0.0.1", 0)
         with pytest.raises(ProbeError, match="status 2"):
-            await bandwidth_probe("127.0.0.1", port, 2 * MIB)
+            await bandwidth_probe("127.0.0.1", port, 2 * MIB, congestion=CONGESTION)
         # hold the only probe slot: ask, get accepted, send nothing yet
         r, w = await asyncio.open_connection("127.0.0.1", port)
         w.write(burst.encode(burst.BurstFrame(burst.KIND_REQUEST, nbytes=MIB)))
         accepted = burst.decode(await r.readexactly(burst.FRAME_SIZE))
         with pytest.raises(ProbeError, match="status 1"):
-            await bandwidth_probe("127.0.0.1", port, MIB)
+            await bandwidth_probe("127.0.0.1", port, MIB, congestion=CONGESTION)
         w.close()
         await until("the slot to free", lambda: srv._bursts == 0)
-        again = await bandwidth_probe("127.0.0.1", port, MIB)
+        again = await bandwidth_probe("127.0.0.1", port, MIB, congestion=CONGESTION)
         # a stranger speaking another protocol is dropped without an answer
         r2, w2 = await asyncio.open_connection("127.0.0.1", port)
         w2.write(b"GET / HTTP/1.0\r\n\r\n")
@@ -277,11 +279,9 @@ def test_a_pong_is_never_accepted_as_a_ping_by_the_endpoint() -> None:
 
 
 # -- the prober with a real ModeService -----------------------------------------------------------
-def _runner(mode: ModeService, targets: list[ProbeTarget], **kw: Any) -> ProbeRunner:
-    kw.setdefault("interval_s", 0.05)
-    kw.setdefault("bandwidth_interval_s", 0.2)
-    kw.setdefault("bandwidth_bytes", MIB)
-    return ProbeRunner(mode, targets, registry=mode.registry, **kw)
+def _runner(mode: ModeService, targets: list[ProbeTarget], *, bandwidth_bytes: int = MIB, **kw: Any) -> ProbeRunner:
+    probe = ProbeConfig(interval_s=0.05, bandwidth_interval_s=0.2, bandwidth_bytes=bandwidth_bytes)
+    return ProbeRunner(mode, targets, probe, TransportConfig(), registry=mode.registry, **kw)
 
 
 def test_runner_feeds_detection_prediction_and_metrics() -> None:
@@ -418,7 +418,7 @@ def test_on_transfer_validates_and_ignores_small_transfers() -> None:
 
 def test_tcp_info_of_a_probe_socket_parses() -> None:
     # the loss figures come from TCP_INFO of probe sockets; check the one syscall on a real socket
-    from novacron.transport.probe.tcpinfo import tcp_info
+    from novacron.transport.sockopts import tcp_info
 
     with socket.create_server(("127.0.0.1", 0)) as srv:
         c = socket.create_connection(srv.getsockname())
@@ -428,7 +428,7 @@ def test_tcp_info_of_a_probe_socket_parses() -> None:
         info = tcp_info(c)
         c.close()
         s.close()
-    assert info.state == 1 and info.segs_out is not None and info.segs_out > 0
+    assert info is not None and info.state == 1 and info.segs_out is not None and info.segs_out > 0
 
 
 def test_prediction_follows_the_v3_prediction_flag() -> None:
@@ -443,7 +443,7 @@ def test_prediction_follows_the_v3_prediction_flag() -> None:
         return p
 
     async def main() -> tuple[float | None, float | None]:
-        runner = ProbeRunner(mode, [], registry=mode.registry, predictor_factory=factory)
+        runner = ProbeRunner(mode, [], ProbeConfig(), TransportConfig(), registry=mode.registry, predictor_factory=factory)
         await runner.start()
         for _ in range(3):
             mode.on_transfer("dst", 100 * MIB, 1.0)  # ~839 Mbit/s

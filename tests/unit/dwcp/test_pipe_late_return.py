@@ -34,7 +34,7 @@ def test_the_destination_delivers_before_its_return_pipe_opens(pki: Pki) -> None
 
     t = threading.Thread(target=destination)
     t.start()
-    fwd = connect_pipe("127.0.0.1", port, ends.client_tls, "localhost", b"h")
+    fwd = connect_pipe("127.0.0.1", port, ends.client_tls, "localhost", b"h", congestion="cubic")
     payload = b"first" + os.urandom(8 * MIB)
     fwd.sendall(payload[:5])
     qemu_dst, _ = ends.qemu_dst_listen.accept()
@@ -55,7 +55,7 @@ def test_the_destination_delivers_before_its_return_pipe_opens(pki: Pki) -> None
     accepted: list[ssl.SSLSocket] = []
     accepting = threading.Thread(target=lambda: accepted.append(ends._accept_pipe(ends.src_listen)))
     accepting.start()
-    dst.attach_back(connect_pipe("127.0.0.1", ends.src_listen.getsockname()[1], ends.client_tls, "localhost", b"h"))
+    dst.attach_back(connect_pipe("127.0.0.1", ends.src_listen.getsockname()[1], ends.client_tls, "localhost", b"h", congestion="cubic"))
     accepting.join(10)
     drain.join(20)
     qemu_dst.close()  # QEMU's return path ends: the return pipe closes cleanly
@@ -88,7 +88,7 @@ def test_a_destination_end_without_return_pipe_still_fails_cleanly(pki: Pki) -> 
 
     t = threading.Thread(target=destination)
     t.start()
-    fwd = connect_pipe("127.0.0.1", port, ends.client_tls, "localhost", b"h")
+    fwd = connect_pipe("127.0.0.1", port, ends.client_tls, "localhost", b"h", congestion="cubic")
     qemu_dst, _ = ends.qemu_dst_listen.accept()
     t.join(10)
     dst: DestPipe = box["dest"]

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from novacron.dwcp.amst import StreamController
+from novacron.dwcp.congestion import ADAPTIVE_RTT_MS
 from novacron.transport import (
     ChannelError,
     ChannelReader,
@@ -87,6 +88,7 @@ def test_64_mib_of_binaries_over_8_tls_streams_with_hde(pki: Pki) -> None:
                 server_hostname="localhost",
                 hde={"algorithm": "zstd", "level": 1},
                 segment_size=128 << 10,
+                congestion="adaptive",
             )
             reader = await srv.accept()
             consumer = asyncio.create_task(drain(reader))
@@ -141,7 +143,7 @@ def test_autotune_applies_the_controllers_stream_count() -> None:
 
     async def main() -> tuple[Any, ...]:
         async with ChannelServer() as srv:
-            ch = await open_channel("127.0.0.1", srv.port, streams=1)
+            ch = await open_channel("127.0.0.1", srv.port, streams=1, congestion="adaptive")
             reader = await srv.accept()
             consumer = asyncio.create_task(drain(reader))
             ch.start_autotune(StreamController(min_streams=3, max_streams=3), interval=0.01)
@@ -173,6 +175,7 @@ def test_client_without_a_cluster_certificate_is_refused(pki: Pki) -> None:
                         ssl=ctx,
                         server_hostname="localhost",
                         connect_timeout=5,
+                        congestion="adaptive",
                     )
                 errors.append(err.value)
             with pytest.raises(TimeoutError):
@@ -208,7 +211,7 @@ def test_qemu_style_connection_is_relayed_bit_exact() -> None:
                 await proxy_from_channel(reader, w)
 
             async def src_agent(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-                ch = await open_channel("127.0.0.1", srv.port, streams=4, hde={"level": 1})
+                ch = await open_channel("127.0.0.1", srv.port, streams=4, hde={"level": 1}, congestion="adaptive")
                 await proxy_into_channel(r, ch)
                 w.close()
 
@@ -234,7 +237,7 @@ def test_qemu_style_connection_is_relayed_bit_exact() -> None:
 def test_a_stream_dying_mid_channel_fails_the_reader() -> None:
     async def main() -> None:
         async with ChannelServer() as srv:
-            ch = await open_channel("127.0.0.1", srv.port, streams=3)
+            ch = await open_channel("127.0.0.1", srv.port, streams=3, congestion="adaptive")
             reader = await srv.accept()
             await ch.write(bytes(4 * MIB))
             ch._streams[1].writer.transport.abort()  # as if the path of stream 1 broke
@@ -249,7 +252,7 @@ def test_a_stream_dying_mid_channel_fails_the_reader() -> None:
 def test_abort_reaches_the_reader_with_its_reason() -> None:
     async def main() -> None:
         async with ChannelServer() as srv:
-            ch = await open_channel("127.0.0.1", srv.port, streams=2)
+            ch = await open_channel("127.0.0.1", srv.port, streams=2, congestion="adaptive")
             reader = await srv.accept()
             await ch.write(b"partial")
             await ch.abort("source VM crashed")
@@ -273,7 +276,7 @@ def test_a_reader_that_stops_consuming_stalls_the_writer(pki: Pki, tls: bool) ->
         cli_tls = {"ssl": ctx.client, "server_hostname": "localhost"} if ctx else {}
         async with ChannelServer(reorder_limit=4 * MIB, output_limit=4 * MIB, **small, **srv_tls) as srv:
             ch = await open_channel(
-                "127.0.0.1", srv.port, streams=4, window_bytes=4 * MIB, **small, **cli_tls
+                "127.0.0.1", srv.port, streams=4, window_bytes=4 * MIB, congestion="adaptive", **small, **cli_tls
             )
             reader = await srv.accept()
 
@@ -312,6 +315,7 @@ def test_credit_bounds_the_decoded_bytes_between_writer_and_consumer(pki: Pki, t
             ch = await open_channel(
                 "127.0.0.1", srv.port, streams=3, raw_window=raw_window,
                 hde={"level": 1, "mode": "always", "frame_bytes": 256 << 10}, **cli_tls,
+                congestion="adaptive",
             )  # fmt: skip
             reader = await srv.accept()
             worst = 0
@@ -346,7 +350,7 @@ def test_without_a_raw_window_the_receiver_still_reports_what_it_delivered() -> 
 
     async def main() -> tuple[int | None, int | None, int | None]:
         async with ChannelServer() as srv:
-            ch = await open_channel("127.0.0.1", srv.port, streams=2)
+            ch = await open_channel("127.0.0.1", srv.port, streams=2, congestion="adaptive")
             reader = await srv.accept()
             for _ in range(4):
                 await ch.write(bytes(MIB))
@@ -383,8 +387,8 @@ def test_socket_tuning_on_a_real_connection() -> None:
     try:
         assert cli.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) >= 2 * MIB
         assert cli.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
-        rtt, retrans = sockopts.tcp_info(cli) or (None, None)
-        assert rtt is not None and 0 <= rtt < sockopts.ADAPTIVE_RTT_S and retrans == 0
+        info = sockopts.tcp_info(cli)
+        assert info is not None and 0 <= info.rtt_ms < ADAPTIVE_RTT_MS and info.total_retrans == 0
         assert sockopts.choose("adaptive", cli) == "cubic"  # loopback: short RTT, no loss
         for algo in AVAILABLE_CC & {"bbr", "cubic"}:
             assert sockopts.set_congestion(cli, algo) == algo
@@ -401,9 +405,9 @@ def test_bad_arguments_name_the_field(pki: Pki, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="congestion"):
         run(lambda: open_channel("127.0.0.1", 1, congestion="reno"))
     with pytest.raises(InvalidInput, match="streams"):
-        run(lambda: open_channel("127.0.0.1", 1, streams=0))
+        run(lambda: open_channel("127.0.0.1", 1, streams=0, congestion="adaptive"))
     with pytest.raises(ChannelError, match="cannot open channel"):
-        run(lambda: open_channel("127.0.0.1", _closed_port(), streams=2, connect_timeout=2))
+        run(lambda: open_channel("127.0.0.1", _closed_port(), streams=2, connect_timeout=2, congestion="adaptive"))
 
 
 def _closed_port() -> int:

@@ -133,7 +133,7 @@ def pipe_in_thread(port: int, ctx: ssl.SSLContext, header: bytes = HEADER) -> tu
 
     def run() -> None:
         try:
-            out.append(connect_pipe(VALID, port, ctx, "localhost", header, timeout=30))
+            out.append(connect_pipe(VALID, port, ctx, "localhost", header, timeout=30, congestion="cubic"))
         except Exception as exc:
             out.append(exc)
 
@@ -386,7 +386,7 @@ def test_the_handshake_names_the_peer_and_leaves_the_rest_in_the_socket(tls: Tls
     done = threading.Event()
 
     def client() -> None:
-        pipe = connect_pipe(VALID, lsock.getsockname()[1], tls.client, "localhost", b"hdr\nrest")
+        pipe = connect_pipe(VALID, lsock.getsockname()[1], tls.client, "localhost", b"hdr\nrest", congestion="cubic")
         done.wait(10)
         pipe.close()
 

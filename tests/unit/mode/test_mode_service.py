@@ -9,8 +9,8 @@ from novacron.config.model import AgentConfig, DwcpConfig, SystemConfig
 from novacron.dwcp.mode.detector import LinkSample
 from novacron.dwcp.mode.profiles import ModeProfile, profile_for
 from novacron.dwcp.mode.rollout import Flags, rollout_bucket
+from novacron.dwcp.probe.tcpinfo import TcpInfo
 from novacron.transport.mode.service import ModeService
-from novacron.transport.probe.tcpinfo import TcpInfo
 from novacron_sdk.errors import InvalidInput
 from novacron_sdk.models.mode import ModeSettings, ModeStatus
 

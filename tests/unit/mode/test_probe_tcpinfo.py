@@ -1,4 +1,5 @@
-"""TCP_INFO adapter against real loopback TCP connections and the kernel headers."""
+"""TCP_INFO: the decoder (dwcp/probe) and the syscall (transport/sockopts) against real loopback TCP
+connections and the kernel headers."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from novacron.transport.probe.tcpinfo import _LAYOUT, TCP_ESTABLISHED, loss_ratio, parse_tcp_info, tcp_info
+from novacron.dwcp.probe.tcpinfo import _LAYOUT, TCP_ESTABLISHED, TcpInfo, loss_ratio, parse_tcp_info
+from novacron.transport.sockopts import tcp_info
 from novacron_sdk.errors import InvalidInput
 
 pytestmark = pytest.mark.skipif(
@@ -31,10 +33,16 @@ def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
         server.close()
 
 
+def _info(sock: socket.socket) -> TcpInfo:
+    info = tcp_info(sock)
+    assert info is not None, "a connected TCP socket on Linux has TCP_INFO"
+    return info
+
+
 def test_tcp_info_on_a_real_connection(tcp_pair: tuple[socket.socket, socket.socket]) -> None:
     client, server = tcp_pair
     payload = b"x" * (1 << 20)
-    before = tcp_info(client)
+    before = _info(client)
     client.sendall(payload)
     got = 0
     while got < len(payload):
@@ -42,7 +50,7 @@ def test_tcp_info_on_a_real_connection(tcp_pair: tuple[socket.socket, socket.soc
     server.sendall(b"k")  # its ACK covers everything the client sent
     assert client.recv(1) == b"k"
 
-    info = tcp_info(client)
+    info = _info(client)
     assert info.state == TCP_ESTABLISHED
     assert info.rtt_us > 0 and info.rtt_ms == info.rtt_us / 1000
     assert info.snd_mss > 0 and info.snd_cwnd > 0
@@ -57,7 +65,7 @@ def test_tcp_info_on_a_real_connection(tcp_pair: tuple[socket.socket, socket.soc
     if info.bytes_retrans:
         assert ratio > 0.0  # retransmitted bytes show up as loss
     assert loss_ratio(info, info) is None  # nothing sent in between
-    assert tcp_info(server).bytes_received == len(payload)
+    assert _info(server).bytes_received == len(payload)
 
 
 def test_parse_handles_short_structs_and_rejects_garbage(
@@ -72,9 +80,11 @@ def test_parse_handles_short_structs_and_rejects_garbage(
     with pytest.raises(InvalidInput) as exc:
         parse_tcp_info(raw[:50])
     assert exc.value.field == "tcp_info"
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, pytest.raises(InvalidInput) as exc:
-        tcp_info(udp)
-    assert exc.value.field == "sock"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        assert tcp_info(udp) is None  # no TCP_INFO: the callers carry on without it
+    closed = socket.socket()
+    closed.close()
+    assert tcp_info(closed) is None
 
 
 @pytest.mark.skipif(

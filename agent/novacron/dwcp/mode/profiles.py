@@ -1,12 +1,11 @@
 """The data-plane settings each mode implies, derived from the agent's DWCP config.
 
 Why these shapes: on a datacenter link the wire is faster than any compressor, so compression is
-off (lz4 at level 0, which HDE sends as stored frames), few streams suffice and CUBIC behaves well
-on a clean low-RTT path. On the internet the wire is the bottleneck: many streams hide per-flow
-loss and window limits, BBR copes with bufferbloat and random loss, zstd at a higher level and
-bigger HDE frames trade CPU and latency for bytes. Hybrid sits between. The config's min/max
-streams bound every profile, an explicit (non-adaptive) congestion algorithm wins everywhere, and
-algorithm "none" disables compression everywhere.
+off (lz4 at level 0, which HDE sends as stored frames) and few streams suffice. On the internet
+the wire is the bottleneck: many streams hide per-flow loss and window limits, zstd at a higher
+level and bigger HDE frames trade CPU and latency for bytes. Hybrid sits between. The config's
+min/max streams bound every profile, and algorithm "none" disables compression everywhere. The
+congestion control a mode implies is dwcp/congestion.py's answer for that mode.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from novacron.config.model import DwcpConfig
+from novacron.dwcp.congestion import Algorithm, resolve_congestion
 from novacron.dwcp.mode.classifier import MODES
 from novacron_sdk.errors import InvalidInput
 from novacron_sdk.models.mode import ModeName
@@ -35,7 +35,7 @@ class ModeProfile:
     mode: ModeName
     streams_min: int
     streams_max: int
-    congestion: Literal["bbr", "cubic"]
+    congestion: Algorithm
     compression_algorithm: Literal["zstd", "lz4", "none"]
     compression_level: int
     consensus: str
@@ -76,11 +76,6 @@ def profile_for(mode: ModeName, dwcp: DwcpConfig) -> ModeProfile:
     else:
         streams = (_clamp(lo * 4, lo, hi), hi)
 
-    algo = dwcp.transport.congestion_algo
-    congestion: Literal["bbr", "cubic"] = (
-        algo if algo != "adaptive" else ("cubic" if mode == "datacenter" else "bbr")
-    )
-
     base_algo, base_level = dwcp.compression.algorithm, dwcp.compression.level
     comp_algo: Literal["zstd", "lz4", "none"]
     if base_algo == "none":
@@ -96,7 +91,7 @@ def profile_for(mode: ModeName, dwcp: DwcpConfig) -> ModeProfile:
         mode=mode,
         streams_min=streams[0],
         streams_max=streams[1],
-        congestion=congestion,
+        congestion=resolve_congestion(dwcp.transport, mode=mode),
         compression_algorithm=comp_algo,
         compression_level=level,
         consensus=_CONSENSUS[mode],

@@ -4,7 +4,7 @@ The detector decides, the precomputed profile for the decided mode is swapped in
 and the decision -> in-effect time is measured with the injected clock and published. Everything
 the API's GET/PUT /api/v1/mode needs goes through `status()` and `update()`. The forced mode comes
 from config.dwcp.forced_mode (the config loader has already folded NOVACRON_DWCP_MODE into it).
-Measurements arrive through on_link_sample / on_tcp_info (the prober, dwcp/probe/runner.py) and
+Measurements arrive through on_link_sample / on_tcp_info (the prober, transport/probe/runner.py) and
 on_transfer (whoever moves real data, e.g. a migration); the prober also registers itself as the
 source of the per-peer bandwidth forecasts that status() shows.
 """
@@ -27,8 +27,8 @@ from novacron.dwcp.mode.classifier import DEFAULT_THRESHOLDS, MODES, Thresholds
 from novacron.dwcp.mode.detector import LinkSample, ModeChanged, ModeDetector
 from novacron.dwcp.mode.profiles import ModeProfile, all_profiles
 from novacron.dwcp.mode.rollout import Flags, effective_flags, in_rollout
+from novacron.dwcp.probe.tcpinfo import TcpInfo, loss_ratio
 from novacron.transport.mode.live_settings import LiveSettings, SwitchReport
-from novacron.transport.probe.tcpinfo import TcpInfo, loss_ratio
 from novacron_sdk.errors import InvalidInput
 from novacron_sdk.models.mode import ModeSettings, ModeStatus, PeerLink
 

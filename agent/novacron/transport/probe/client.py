@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import time
 from dataclasses import dataclass
 
+from novacron.dwcp.congestion import Congestion, check_congestion
 from novacron.dwcp.probe import burst
+from novacron.dwcp.probe.tcpinfo import TcpInfo, loss_ratio
 from novacron.dwcp.probe.wire import FRAME_SIZE, Pinger
 from novacron.transport import sockopts
-from novacron.transport.probe.tcpinfo import TcpInfo, loss_ratio, tcp_info
 from novacron_sdk.errors import InvalidInput
 
 CHUNK = 256 << 10
@@ -32,12 +32,7 @@ class ProbeError(Exception):
 
 def _sock_info(writer: asyncio.StreamWriter) -> TcpInfo | None:
     sock = writer.get_extra_info("socket")
-    if sock is None:
-        return None
-    try:
-        return tcp_info(sock)  # type: ignore[arg-type]  # asyncio's TransportSocket quacks like one
-    except (OSError, InvalidInput):
-        return None
+    return None if sock is None else sockopts.tcp_info(sock)
 
 
 class PingSession:
@@ -55,7 +50,7 @@ class PingSession:
             raise ProbeError(f"cannot connect to probe endpoint {host}:{port}: {exc!r}") from exc
         sock = writer.get_extra_info("socket")
         if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sockopts.set_nodelay(sock, True)
         return cls(reader, writer)
 
     async def ping(self, *, timeout: float = 5.0) -> float:
@@ -93,23 +88,25 @@ class BurstOutcome:
 
 
 async def bandwidth_probe(
-    host: str, port: int, nbytes: int, *, max_seconds: float = 2.0, timeout: float = 10.0,
-    congestion: str | None = None,
+    host: str, port: int, nbytes: int, *, congestion: Congestion, max_seconds: float = 2.0,
+    timeout: float = 10.0,
 ) -> BurstOutcome:  # fmt: skip
     """Send up to `nbytes` (stopping after `max_seconds`) and return the receiver's measurement.
 
-    `congestion` ("bbr", "cubic" or "adaptive", chosen on the connected socket as the transport
-    does): the probe should measure what a migration's connection would get. With the host's
-    default instead (cubic here), three probes of a lossy 1 Gbit/s / 50 ms link moved the agent's
-    figure through 121-252 Mbit/s (bbr: 497-592), where the migration's bbr pipes move ~900.
+    `congestion` (the transport's setting; "adaptive" is decided on the connected socket, see
+    dwcp/congestion.py): the probe should measure what a migration's connection would get. With
+    the host's default instead (cubic here), three probes of a lossy 1 Gbit/s / 50 ms link moved
+    the agent's figure through 121-252 Mbit/s (bbr: 497-592), where the migration's bbr pipes
+    move ~900.
     """
     if not isinstance(nbytes, int) or nbytes <= 0:
         raise InvalidInput(f"must be a positive integer, got {nbytes!r}", field="nbytes")
+    check_congestion(congestion)
     writer: asyncio.StreamWriter | None = None
     try:
         async with asyncio.timeout(max_seconds + timeout):
             reader, writer = await asyncio.open_connection(host, port)
-            used = _set_congestion(writer, congestion) if congestion else None
+            used = _set_congestion(writer, congestion)
             writer.write(burst.encode(burst.BurstFrame(burst.KIND_REQUEST, nbytes=nbytes)))
             await writer.drain()
             reply = burst.decode(await reader.readexactly(burst.FRAME_SIZE))
@@ -147,7 +144,7 @@ async def bandwidth_probe(
     )
 
 
-def _set_congestion(writer: asyncio.StreamWriter, congestion: str) -> str | None:
+def _set_congestion(writer: asyncio.StreamWriter, congestion: Congestion) -> str | None:
     sock = writer.get_extra_info("socket")
     if sock is None:
         return None

@@ -41,13 +41,14 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from novacron.config.model import ProbeConfig, TransportConfig
 from novacron.dwcp.mode.detector import LinkSample
 from novacron.dwcp.probe.burst import probe_size
 from novacron.dwcp.probe.rtt import RecentMin
 from novacron.dwcp.probe.scheduler import ProbeScheduler
 from novacron.dwcp.probe.targets import ProbeTarget
 from novacron.dwcp.probe.wire import FRAME_SIZE
-from novacron.transport import sockopts
+from novacron.transport.mode.service import ModeService
 from novacron.transport.probe.client import BurstOutcome, PingSession, ProbeError, bandwidth_probe
 from novacron_sdk.errors import InvalidInput
 
@@ -79,36 +80,39 @@ class _Prediction:
 
 
 class ProbeRunner:
+    """`probe` sets the intervals and the probe size (ProbeConfig); `transport` the congestion
+    control a probe's connection uses, the same the transport's own connections use, so a probe
+    measures what a migration would get."""
+
     def __init__(
         self,
-        mode: Any,  # ModeService
+        mode: ModeService,
         targets: Sequence[ProbeTarget],
+        probe: ProbeConfig,
+        transport: TransportConfig,
         *,
-        interval_s: float = 2.0,
-        bandwidth_interval_s: float = 30.0,
-        bandwidth_bytes: int = 24 << 20,
         burst_max_s: float = 2.0,
-        ping_timeout_s: float = 5.0,
+        ping_timeout_s: float | None = None,
         rtt_window: int = 3,
-        congestion: str = "adaptive",
         stale_after_s: float | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
         predictor_factory: Callable[[bool], Any] | None = None,
     ) -> None:
-        for name, value in (("interval_s", interval_s), ("burst_max_s", burst_max_s), ("ping_timeout_s", ping_timeout_s)):
+        # a lost pong on a live TCP connection means the path broke: give up well before TCP does
+        if ping_timeout_s is None:
+            ping_timeout_s = max(2.0, min(10.0, 5 * probe.interval_s))
+        for name, value in (("burst_max_s", burst_max_s), ("ping_timeout_s", ping_timeout_s)):
             if not value > 0:
                 raise InvalidInput(f"must be > 0, got {value}", field=name)
-        if bandwidth_bytes < 0:
-            raise InvalidInput(f"must be >= 0, got {bandwidth_bytes}", field="bandwidth_bytes")
         self.mode = mode
-        self.interval_s = interval_s
-        self.bandwidth_interval_s = bandwidth_interval_s
-        self.bandwidth_bytes = bandwidth_bytes
+        self.interval_s = probe.interval_s
+        self.bandwidth_interval_s = probe.bandwidth_interval_s
+        self.bandwidth_bytes = probe.bandwidth_bytes
         self.burst_max_s = burst_max_s
         self.ping_timeout_s = ping_timeout_s
-        self.congestion = sockopts.check_congestion(congestion)  # the transport's: probes measure what it gets
-        self.stale_after_s = stale_after_s if stale_after_s is not None else max(30.0, 5 * interval_s)
+        self.congestion = transport.congestion_algo
+        self.stale_after_s = stale_after_s if stale_after_s is not None else max(30.0, 5 * probe.interval_s)
         self._clock = clock
         self._t0 = clock()
         # Resolved on the first bandwidth sample: the ML predictor pulls numpy, which would
@@ -119,9 +123,9 @@ class ProbeRunner:
             if t.node_id in self._peers:
                 raise InvalidInput(f"peer {t.node_id!r} listed twice", field="targets")
             sched = ProbeScheduler(
-                ping_interval_s=interval_s,
-                bandwidth_interval_s=bandwidth_interval_s,
-                idle_after_s=max(5.0, 2 * interval_s),
+                ping_interval_s=probe.interval_s,
+                bandwidth_interval_s=probe.bandwidth_interval_s,
+                idle_after_s=max(5.0, 2 * probe.interval_s),
             )
             self._peers[t.node_id] = _Peer(t, sched, rtt=RecentMin(rtt_window))
         self._predictions: dict[str, _Prediction] = {}

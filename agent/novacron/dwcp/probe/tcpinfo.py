@@ -1,8 +1,8 @@
-"""Thin Linux adapter: what the kernel already knows about a TCP connection (TCP_INFO).
+"""What the kernel already knows about a TCP connection (TCP_INFO), decoded (sans-I/O: bytes in).
 
 The kernel measures RTT, its variance, retransmissions and delivery rate for every socket for free,
-so the agent reads them instead of generating its own traffic. `parse_tcp_info` is pure (bytes in);
-`tcp_info(sock)` is the one syscall. Offsets are those of `struct tcp_info` in <linux/tcp.h>
+so the agent reads them instead of generating its own traffic. The one syscall that fetches the
+bytes is a floor up (transport/sockopts.py `tcp_info`). Offsets are those of `struct tcp_info` in <linux/tcp.h>
 (checked with offsetof on this machine's headers); all fields are host byte order:
 
     0  u8  tcpi_state             1  u8  tcpi_ca_state        2  u8  tcpi_retransmits
@@ -22,7 +22,6 @@ Older kernels return a shorter struct; fields past the returned length are None.
 
 from __future__ import annotations
 
-import socket
 import struct
 from dataclasses import dataclass
 
@@ -123,16 +122,6 @@ def parse_tcp_info(buf: bytes) -> TcpInfo:
         values[name] = struct.unpack_from("=" + fmt, buf, offset)[0] if offset + size <= len(buf) else None
     values["delivery_rate_app_limited"] = bool(buf[_APP_LIMITED_OFFSET] & 0x1)
     return TcpInfo(**values)  # type: ignore[arg-type]
-
-
-def tcp_info(sock: socket.socket) -> TcpInfo:
-    """Read TCP_INFO from a connected TCP socket (Linux only)."""
-    opt = getattr(socket, "TCP_INFO", None)
-    if opt is None:
-        raise InvalidInput("TCP_INFO is not available on this platform", field="sock")
-    if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
-        raise InvalidInput("needs a TCP (AF_INET/AF_INET6 stream) socket", field="sock")
-    return parse_tcp_info(sock.getsockopt(socket.IPPROTO_TCP, opt, TCP_INFO_LEN))
 
 
 def loss_ratio(current: TcpInfo, previous: TcpInfo | None = None) -> float | None:

@@ -35,10 +35,11 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "agent"))
+sys.path[:0] = [str(ROOT / "agent"), str(ROOT)]  # the agent's package, and tools/
 
+from novacron.cli.trace_files import load_datasets  # noqa: E402
 from novacron.dwcp.pba import baselines, dataset, evaluate, factory, traces  # noqa: E402
-from novacron.dwcp.pba.model import WEIGHTS_FILE, MlPredictor, load_shipped, save_weights  # noqa: E402
+from novacron.dwcp.pba.model import WEIGHTS_FILE, MlPredictor, load_shipped  # noqa: E402
 from novacron.dwcp.pba.predictor import HORIZONS_S, BandwidthPredictor  # noqa: E402
 from novacron.dwcp.pba.seqdata import seq_trace  # noqa: E402
 
@@ -151,7 +152,7 @@ def golden_trace() -> traces.Trace:
 
 
 def save_golden(model: object, nets: list[object]) -> None:
-    from novacron.dwcp.pba.train_gru import torch_outputs
+    from tools.pba.train_gru import torch_outputs
 
     tr = golden_trace()
     st = seq_trace(tr)
@@ -178,7 +179,7 @@ def main() -> int:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    data = traces.load_datasets(args.data)
+    data = load_datasets(args.data)
     split = {d: traces.split(trs) for d, trs in data.items()}
     counts = {d: (len(a), len(b)) for d, (a, b) in split.items()}
     print("split (train/test files):", ", ".join(f"{d} {a}/{b}" for d, (a, b) in counts.items()))
@@ -194,7 +195,7 @@ def main() -> int:
             f"shipped weights{trained}; validation loss {model.meta.get('member_val_loss', float('nan')):.4f}"
         )
     else:
-        from novacron.dwcp.pba import train_gru
+        from tools.pba import train_gru
 
         cfg = train_gru.TrainConfig(threads=args.threads)
         if args.members:
@@ -211,7 +212,7 @@ def main() -> int:
         how = f"trained in this run in {secs:.0f} s with {args.threads} thread(s)"
         model.meta["train_seconds"] = secs
         if args.save_shipped:
-            save_weights(model, WEIGHTS)
+            train_gru.save_weights(model, WEIGHTS)
             print(f"saved {WEIGHTS} ({WEIGHTS.stat().st_size} bytes)")
             save_golden(model, nets)
     shape = f"{model.members} x GRU({model.hidden}) + head {[w.shape[1:] for w, _ in model.head]}"

@@ -1,18 +1,18 @@
-"""Metrics, evaluation on synthetic traces, evaluate_dir on the sample, and the CLI."""
+"""Metrics, evaluation on synthetic traces, traces that start anywhere on the clock, and traces a
+predictor refuses."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from novacron.dwcp.pba import evaluate
-from novacron.dwcp.pba.cli import register_cli
-from novacron.dwcp.pba.traces import Trace
+from novacron.dwcp.pba import evaluate, grid
+from novacron.dwcp.pba.baselines import LastValue
+from novacron.dwcp.pba.dataset import decisions
+from novacron.dwcp.pba.traces import Trace, parse_trace
+from novacron_sdk.errors import InvalidInput
 
 
 def test_metrics_by_hand():
@@ -48,44 +48,64 @@ def test_evaluate_traces_on_a_tiny_synthetic_set():
     assert last["30s"]["mae"] == pytest.approx(sum(abs(x - 2.0) for x in truth) / 20)
 
 
-def test_evaluate_dir_on_sample(sample_dir: Path):
-    m = evaluate.evaluate_dir(sample_dir)
-    assert set(m) == {"ml", "last", "ewma", "hm5", "holt"}
-    for cells in m.values():
-        assert set(cells) == {"1s", "5s", "30s"}
-        for cell in cells.values():
-            assert cell["n"] > 100
-            assert all(math.isfinite(cell[k]) and cell[k] >= 0 for k in ("mae", "rmse", "mdape"))
-            assert cell["rmse"] >= cell["mae"]
+def _as_text(t0: float, steps: np.ndarray, v: np.ndarray) -> str:
+    """A trace file as a logger writes one: each time the start plus the sample's offset, rounded
+    to a float and printed in decimal (at 1.6e9 s a float resolves 2.4e-7 s)."""
+    offsets = np.concatenate(([0.0], np.cumsum(steps)))
+    return "\n".join(f"{float(t0 + o)!r} {float(x)!r}" for o, x in zip(offsets, v, strict=True))
 
 
-def _run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="novacron")
-    register_cli(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
+OFFSETS = [0.0, 0.474, 12345.678, 1.6e9, 1600000000.3, 1712345678.901]
 
 
-def test_cli_evaluate_json(sample_dir: Path, capsys):
-    assert _run_cli(["pba", "evaluate", str(sample_dir), "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"ml", "last", "ewma", "hm5", "holt"}
-    assert set(out["ml"]) == {"1s", "5s", "30s"}
-    assert set(out["ml"]["5s"]) == {"mae", "rmse", "mdape"}
-    direct = evaluate.evaluate_dir(sample_dir)
-    assert out["ewma"]["30s"]["mae"] == pytest.approx(direct["ewma"]["30s"]["mae"], abs=1e-6)
+@pytest.mark.parametrize("t0", OFFSETS)
+@pytest.mark.parametrize("step", [0.1, 0.7, 1.0, 0.333])
+def test_a_trace_scores_the_same_wherever_its_clock_starts(t0: float, step: float):
+    """Decision times t0 + k fall a float's width before or after sample times read from text;
+    none may crash the evaluation (the predictor refuses a question about its past), and the
+    scores are those of the same samples starting at 0 (up to the times' own precision)."""
+    rng = np.random.default_rng(7)
+    steps = np.full(400, step)
+    v = rng.uniform(0.5, 5.0, 401)
+    at_zero = evaluate.evaluate_traces([parse_trace(_as_text(0.0, steps, v), "zero")], model=None)
+    shifted = parse_trace(_as_text(t0, steps, v), "shifted")
+    dec = decisions(shifted)
+    assert (dec.times >= shifted.t[dec.last]).all()  # nobody is asked about a moment before its data
+    got = evaluate.evaluate_traces([shifted], model=None)
+    for name, cells in at_zero.items():
+        for h, cell in cells.items():
+            assert got[name][h]["n"] == cell["n"], (name, h)
+            assert got[name][h]["mae"] == pytest.approx(cell["mae"], rel=1e-3, abs=1e-6), (name, h)
 
 
-def test_cli_evaluate_table(sample_dir: Path, capsys):
-    assert _run_cli(["pba", "evaluate", str(sample_dir / "oboe")]) == 0
-    out = capsys.readouterr().out
-    assert "30s MAE" in out and out.count("\n") >= 6
+@pytest.mark.parametrize("t0", OFFSETS)
+def test_a_sample_at_a_decision_time_is_seen_there_whatever_the_offset(t0: float):
+    # samples every 0.5 s: every decision time t0 + k coincides with one in decimal
+    tr = parse_trace(_as_text(t0, np.full(20, 0.5), np.arange(21.0) + 1), "grid")
+    dec = decisions(tr, horizons=(1,))
+    assert dec.last.tolist() == [2 * k for k in range(1, len(dec) + 1)]
+    assert (np.abs(dec.times - tr.t[dec.last]) <= grid.slack(tr)).all()
 
 
-def test_cli_evaluate_bad_input(tmp_path: Path, capsys):
-    assert _run_cli(["pba", "evaluate", str(tmp_path / "missing")]) == 2
-    assert "dir" in capsys.readouterr().err
-    (tmp_path / "bad").write_text("0 1\n1 oops\n")
-    assert _run_cli(["pba", "evaluate", str(tmp_path)]) == 2
-    assert "bad:2" in capsys.readouterr().err
-    assert _run_cli(["pba"]) == 2
+def test_a_trace_a_predictor_refuses_is_reported_and_the_others_are_scored(monkeypatch):
+    class Picky(LastValue):
+        name = "last"
+
+        def _update(self, t_s: float, mbps: float) -> None:
+            if mbps > 100:
+                raise InvalidInput("too fast for me", field="mbps")
+            super()._update(t_s, mbps)
+
+    monkeypatch.setitem(evaluate.BASELINES, "last", Picky)
+    fine = _step_trace("fine", [3.0], 40)
+    fast = _step_trace("fast", [300.0], 40)
+    short = Trace("short", np.array([0.0, 1.5]), np.array([1.0, 1.0]))
+    refused: list[InvalidInput] = []
+    m = evaluate.evaluate_traces([fine, fast, short], model=None, refused=refused)
+    assert m["last"]["1s"]["n"] == m["ewma"]["1s"]["n"] == 39  # "fast" is out of every row alike
+    assert [(e.field, e.detail) for e in refused] == [
+        ("fast", "mbps: too fast for me"),
+        ("short", "spans 1.5 s: too short to score (2 s)"),
+    ]
+    with pytest.raises(InvalidInput):  # a caller that takes no report gets the error
+        evaluate.evaluate_traces([fine, fast], model=None)

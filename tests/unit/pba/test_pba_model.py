@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from novacron.cli.trace_files import load_datasets
 from novacron.dwcp.pba import evaluate, factory, make_predictor
 from novacron.dwcp.pba.baselines import Ewma
 from novacron.dwcp.pba.dataset import decisions
 from novacron.dwcp.pba.model import WEIGHTS_FILE, MlPredictor, ModelLoadError, load_shipped, load_weights
 from novacron.dwcp.pba.seqdata import seq_trace
-from novacron.dwcp.pba.traces import Trace, load_datasets
+from novacron.dwcp.pba.traces import Trace
 
 WEIGHTS = Path(__file__).resolve().parents[3] / "agent/novacron/dwcp/pba/weights" / WEIGHTS_FILE
 GOLDEN = Path(__file__).resolve().parent / "data" / "gru_golden.npz"

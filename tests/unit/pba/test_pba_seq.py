@@ -1,5 +1,6 @@
 """Sequence-model inputs (stream == batch), the numpy GRU against its equations, and training's
-PyTorch requirement (a clear error without it; a tiny run that exports faithfully with it)."""
+PyTorch requirement (tools/pba: a clear error without it; a tiny run that exports faithfully and
+writes weights the agent loads, with it)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import sys
 import numpy as np
 import pytest
 
+from novacron.cli.trace_files import load_datasets
 from novacron.dwcp.pba import seqfeat
 from novacron.dwcp.pba.gru import GruModel
-from novacron.dwcp.pba.traces import load_datasets
+from novacron.dwcp.pba.model import load_weights
 
 
 def test_stream_rows_equal_batch_rows(random_trace):
@@ -87,8 +89,19 @@ def test_model_round_trips_through_arrays():
     assert back.meta == m.meta
 
 
+def test_weights_training_writes_are_what_the_agent_loads(tmp_path):
+    from tools.pba import train_gru
+
+    m = _tiny_model(np.random.default_rng(3))
+    train_gru.save_weights(m, tmp_path / "sub" / "w.npz")
+    back = load_weights(tmp_path / "sub" / "w.npz")  # checks the input version the writer stamped
+    x = np.random.default_rng(4).normal(size=(12, seqfeat.N_IN))
+    dec, last = np.zeros((3, seqfeat.N_DEC)), np.array([0, 5, 11])
+    np.testing.assert_allclose(back.outputs(x, last, dec), m.outputs(x, last, dec), atol=1e-5)
+
+
 def test_training_without_torch_says_what_to_do(monkeypatch):
-    from novacron.dwcp.pba import train_gru
+    from tools.pba import train_gru
 
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
     with pytest.raises(train_gru.TorchMissing, match="PyTorch.*--use-shipped"):
@@ -97,8 +110,8 @@ def test_training_without_torch_says_what_to_do(monkeypatch):
 
 def test_tiny_training_run_exports_what_pytorch_computes(sample_dir):
     pytest.importorskip("torch", reason="training needs PyTorch, which CI need not have")
-    from novacron.dwcp.pba import train_gru
     from novacron.dwcp.pba.seqdata import seq_trace
+    from tools.pba import train_gru
 
     data = load_datasets(sample_dir)
     cfg = train_gru.TrainConfig(hidden=8, head=8, members=2, epochs=2, streams=4, chunk=32)

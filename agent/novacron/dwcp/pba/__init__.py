@@ -1,16 +1,18 @@
 """PBA: predictive bandwidth allocation — throughput forecasts for the next 1 s, 5 s and 30 s.
 
-See grid.py for exactly what a forecast for horizon h is scored against.
+See grid.py for exactly what a forecast for horizon h is scored against. Only what the agent runs
+lives here: the command that scores a folder of traces is novacron/cli/pba.py, the training of the
+model tools/pba/.
 """
 
-# Lazy exports (PEP 562): importing the package, as the CLI does to register `novacron pba`,
-# must not pull numpy into every agent start; the names load on first use.
+# Lazy exports (PEP 562): importing the package (the prober does, for its predictor factory) must
+# not pull numpy into every agent start; the names load on first use.
 _EXPORTS = {
     "BASELINES": "baselines", "Ewma": "baselines", "HarmonicMean": "baselines", "Holt": "baselines",
-    "LastValue": "baselines", "evaluate_dir": "evaluate", "evaluate_traces": "evaluate",
+    "LastValue": "baselines", "evaluate_traces": "evaluate",
     "make_predictor": "factory", "MlPredictor": "model", "ModelLoadError": "model",
     "load_shipped": "model", "HORIZONS_S": "predictor", "BandwidthPredictor": "predictor",
-    "Trace": "traces", "load_dir": "traces", "parse_trace": "traces",
+    "Trace": "traces", "parse_trace": "traces",
 }
 __all__ = sorted(_EXPORTS)
 

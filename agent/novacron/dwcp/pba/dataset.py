@@ -28,9 +28,9 @@ class Decisions:
 def decisions(trace: Trace, horizons: tuple[int, ...] = HORIZONS_S) -> Decisions:
     bins = grid.resample(trace)
     n = max(len(bins) - 1, 0)
-    times = grid.decision_times(trace, n)
+    times, last = grid.decision_times(trace, n)
     y = np.full((n, len(horizons)), np.nan)
     for j, h in enumerate(horizons):
         th = grid.targets(bins, h)
         y[: len(th), j] = th
-    return Decisions(times=times, last=grid.last_seen(trace, times), y=y)
+    return Decisions(times=times, last=last, y=y)

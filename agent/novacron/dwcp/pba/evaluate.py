@@ -8,13 +8,13 @@ y > MDAPE_MIN_MBPS (a relative error against ~0 throughput is meaningless).
 Baselines run through their streaming API; the ML model runs in batch over each trace with the
 very same inputs, GRU steps and head as its streaming form (seqdata.py, gru.py; a test checks
 the two agree), because a Python call per decision would make evaluating ~10^6 decisions slow.
+Traces come in as Trace values (well-formed by construction); reading them from files, and the
+shipped model from the package, is the caller's (novacron/cli/pba.py).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import numpy as np
 
@@ -22,10 +22,8 @@ from novacron.dwcp.pba.baselines import BASELINES
 from novacron.dwcp.pba.dataset import Decisions, decisions
 from novacron.dwcp.pba.gru import GruModel
 from novacron.dwcp.pba.predictor import HORIZONS_S, BandwidthPredictor
-from novacron.dwcp.pba.traces import Trace, load_dir
+from novacron.dwcp.pba.traces import Trace
 from novacron_sdk.errors import InvalidInput
-
-log = logging.getLogger(__name__)
 
 MDAPE_MIN_MBPS = 0.01
 ML_NAME = "ml"
@@ -75,21 +73,36 @@ def metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def predictions(
-    traces: Iterable[Trace], model: GruModel | None, baselines: Iterable[str] = tuple(BASELINES)
+    traces: Iterable[Trace],
+    model: GruModel | None,
+    baselines: Iterable[str] = tuple(BASELINES),
+    refused: list[InvalidInput] | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Stacked predictions per predictor and the stacked targets, over all decisions."""
+    """Stacked predictions per predictor and the stacked targets, over all decisions. A trace a
+    predictor refuses (InvalidInput) is left out of every predictor's figures and, when `refused`
+    is given, reported there instead of ending the evaluation; so is a trace too short to hold
+    a decision (under 2 s)."""
     preds: dict[str, list[np.ndarray]] = {}
     ys: list[np.ndarray] = []
     names = list(baselines)
     for tr in traces:
         dec = decisions(tr)
         if not len(dec):
+            if refused is not None:
+                refused.append(InvalidInput(f"spans {tr.duration_s:g} s: too short to score (2 s)", field=tr.name))
+            continue
+        try:
+            per = {name: run_streaming(BASELINES[name], tr, dec) for name in names}
+            if model is not None:
+                per[ML_NAME] = run_ml_batch(model, tr, dec)
+        except InvalidInput as e:
+            if refused is None:
+                raise
+            refused.append(InvalidInput(str(e), field=tr.name))
             continue
         ys.append(dec.y)
-        for name in names:
-            preds.setdefault(name, []).append(run_streaming(BASELINES[name], tr, dec))
-        if model is not None:
-            preds.setdefault(ML_NAME, []).append(run_ml_batch(model, tr, dec))
+        for name, p in per.items():
+            preds.setdefault(name, []).append(p)
     if not ys:
         return {}, np.zeros((0, len(HORIZONS_S)))
     return {k: np.concatenate(v) for k, v in preds.items()}, np.concatenate(ys)
@@ -102,24 +115,11 @@ def score(preds: dict[str, np.ndarray], y: np.ndarray) -> Metrics:
     }
 
 
-def evaluate_traces(traces: Iterable[Trace], model: GruModel | None) -> Metrics:
-    return score(*predictions(traces, model))
-
-
-def evaluate_dir(root: Path, model: GruModel | None = None, use_ml: bool = True) -> Metrics:
-    """Score the shipped ML model (when it loads and `use_ml`) and all baselines on every trace
-    file under `root`, pooled. A missing or broken model only drops the "ml" entry."""
-    traces = load_dir(root)
-    if not traces:
-        raise InvalidInput(f"no trace files in {root}", field="dir")
-    if use_ml and model is None:
-        from novacron.dwcp.pba.model import load_shipped
-
-        try:
-            model = load_shipped()
-        except Exception as e:
-            log.warning("PBA ML model unavailable (%s); scoring baselines only", e)
-    return evaluate_traces(traces, model if use_ml else None)
+def evaluate_traces(
+    traces: Iterable[Trace], model: GruModel | None, refused: list[InvalidInput] | None = None
+) -> Metrics:
+    """Every baseline, and the ML model when given, scored on `traces` pooled (see predictions)."""
+    return score(*predictions(traces, model, refused=refused))
 
 
 def improvement(m: Metrics, horizon: str, baselines: Iterable[str] = tuple(BASELINES)) -> tuple[str, float]:

@@ -1,6 +1,6 @@
 """The PBA sequence model in plain numpy: a small ensemble of GRUs, each with a per-decision MLP head.
 
-Trained offline with PyTorch (train_gru.py) and exported to .npz; inference needs only numpy,
+Trained offline with PyTorch (tools/pba/train_gru.py) and exported to .npz; inference needs only numpy,
 so the agent never depends on torch. The equations are PyTorch's nn.GRU (gate order r, z, n):
 
     r = sig(W_ir x + b_ir + W_hr h + b_hr)      z = sig(W_iz x + b_iz + W_hz h + b_hz)

@@ -50,7 +50,7 @@ def _validate(model: GruModel) -> GruModel:
 
 
 def load_weights(source: Path | bytes) -> GruModel:
-    """Load and check an .npz written by save_weights."""
+    """Load and check an .npz written by tools/pba/train_gru.py `save_weights`."""
     try:
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
@@ -72,13 +72,6 @@ def load_shipped() -> GruModel:
     except (FileNotFoundError, OSError) as e:
         raise ModelLoadError(f"shipped PBA weights not found: {e}") from e
     return load_weights(data)
-
-
-def save_weights(model: GruModel, path: Path) -> None:
-    model.meta["feature_version"] = float(FEATURE_VERSION)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as f:
-        np.savez_compressed(f, **model.to_arrays())
 
 
 def forecast_from_outputs(out: np.ndarray, ref: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Decisions are those of the scoring grid (grid.py / dataset.py): at tau_k the model has read the
 samples up to `last` (index m) and is asked about (tau_k, tau_k + h]; the gap tau_k - t_m goes to
-the head. Training (train_gru.py) and evaluation (evaluate.py) both build exactly these arrays.
+the head. Training (tools/pba/train_gru.py) and evaluation (evaluate.py) both build exactly these arrays.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""Throughput traces: parsing, folder loading and the deterministic train/test split.
+"""Throughput traces: what a well-formed trace is, parsing one from text, and the train/test split.
 
 A trace file holds one sample per line, `<time s> <throughput Mbit/s>` separated by whitespace
-(Pensieve/Mahimahi "cooked" format). Time must not decrease. Blank lines and lines starting
-with `#` are skipped; anything else that does not parse is an error naming file and line, so a
-corrupt trace never silently skews an evaluation.
+(Pensieve/Mahimahi "cooked" format). Time must not decrease (repeats are fine); throughput is
+finite and >= 0. Blank lines and lines starting with `#` are skipped; anything else that does not
+parse is an error naming file and line, so a corrupt trace never silently skews an evaluation.
+Reading files and folders is the caller's (novacron/cli/trace_files.py): this module takes text.
 
 The split is by file, never by time within a file: a file is held out for testing when
 `sha256(SPLIT_SEED + ":" + <data set>/<file name>)` taken modulo 100 is below `TEST_PERCENT`.
@@ -15,9 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -25,25 +24,57 @@ from novacron_sdk.errors import InvalidInput
 
 SPLIT_SEED = "pba-split-v1"
 TEST_PERCENT = 30
-# Files in a trace folder that are documentation, not traces.
-_SKIP_SUFFIXES = (".md", ".rst")
+# Bounds that keep the scoring grid finite and its arithmetic exact enough: one 1 s bin per second
+# of a trace (1e6 s: 11.6 days), epoch seconds until the year 2286 (a float then still resolves
+# 2 microseconds), and rates far above any link (1 Pbit/s), so sums of rate x time never overflow.
+MAX_DURATION_S = 1e6
+MAX_ABS_TIME_S = 1e10
+MAX_MBPS = 1e9
 
 
 @dataclass(frozen=True)
 class Trace:
-    """One link's samples. `t` is seconds (non-decreasing), `mbps` is Mbit/s (>= 0)."""
+    """One link's samples. `t` is seconds (non-decreasing), `mbps` is Mbit/s (>= 0); at least two
+    samples, within the bounds above. Anything else is refused with InvalidInput naming `name`."""
 
     name: str
     t: np.ndarray
     mbps: np.ndarray
 
+    def __post_init__(self) -> None:
+        for attr in ("t", "mbps"):
+            object.__setattr__(self, attr, np.asarray(getattr(self, attr), dtype=np.float64))
+        why = _malformed(self.t, self.mbps)
+        if why:
+            raise InvalidInput(why, field=self.name)
+
     @property
     def duration_s(self) -> float:
-        return float(self.t[-1] - self.t[0]) if len(self.t) else 0.0
+        return float(self.t[-1] - self.t[0])
+
+
+def _malformed(t: np.ndarray, v: np.ndarray) -> str | None:
+    if t.ndim != 1 or v.shape != t.shape:
+        return f"times and throughputs must be two equal 1-D arrays, got shapes {t.shape} and {v.shape}"
+    if len(t) < 2:
+        return f"a trace needs at least 2 samples, got {len(t)}"
+    if not (np.isfinite(t).all() and np.isfinite(v).all()):
+        return "non-finite time or throughput"
+    if (np.abs(t) > MAX_ABS_TIME_S).any():
+        return f"times must lie within +-{MAX_ABS_TIME_S:g} s"
+    if (np.diff(t) < 0).any():
+        i = int(np.argmax(np.diff(t) < 0)) + 1
+        return f"time goes backwards at sample {i + 1} ({t[i]!r} after {t[i - 1]!r})"
+    if (v < 0).any() or (v > MAX_MBPS).any():
+        return f"throughput must be within 0..{MAX_MBPS:g} Mbit/s"
+    if t[-1] - t[0] > MAX_DURATION_S:
+        return f"a trace may span at most {MAX_DURATION_S:g} s, this one spans {t[-1] - t[0]:g} s"
+    return None
 
 
 def parse_trace(text: str, name: str = "<trace>") -> Trace:
-    """Parse trace text; raises InvalidInput naming `name:line` on the first bad line."""
+    """Parse trace text; raises InvalidInput naming `name:line` on the first bad line, or `name`
+    when the trace as a whole is not well-formed (too short, too long)."""
     ts: list[float] = []
     vs: list[float] = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
@@ -53,56 +84,20 @@ def parse_trace(text: str, name: str = "<trace>") -> Trace:
         parts = line.split()
         where = f"{name}:{lineno}"
         if len(parts) != 2:
-            raise InvalidInput(f"expected '<time s> <throughput Mbit/s>', got {line!r}", field=where)
+            raise InvalidInput(f"expected '<time s> <throughput Mbit/s>', got {line[:80]!r}", field=where)
         try:
             t, v = float(parts[0]), float(parts[1])
         except ValueError:
-            raise InvalidInput(f"not a number in {line!r}", field=where) from None
+            raise InvalidInput(f"not a number in {line[:80]!r}", field=where) from None
         if not (math.isfinite(t) and math.isfinite(v)):
-            raise InvalidInput(f"non-finite value in {line!r}", field=where)
+            raise InvalidInput(f"non-finite value in {line[:80]!r}", field=where)
         if v < 0:
             raise InvalidInput(f"throughput must be >= 0, got {v}", field=where)
         if ts and t < ts[-1]:
             raise InvalidInput(f"time goes backwards ({t} after {ts[-1]})", field=where)
         ts.append(t)
         vs.append(v)
-    if len(ts) < 2:
-        raise InvalidInput("a trace needs at least 2 samples", field=name)
     return Trace(name=name, t=np.asarray(ts, dtype=np.float64), mbps=np.asarray(vs, dtype=np.float64))
-
-
-def load_trace(path: Path, name: str | None = None) -> Trace:
-    return parse_trace(path.read_text(encoding="utf-8", errors="strict"), name or path.name)
-
-
-def trace_files(root: Path) -> Iterator[Path]:
-    """Trace files under `root` (recursively, sorted), skipping hidden files and docs."""
-    if not root.is_dir():
-        raise InvalidInput(f"not a directory: {root}", field="dir")
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root)
-        if not p.is_file() or any(part.startswith(".") for part in rel.parts):
-            continue
-        if p.name.lower().endswith(_SKIP_SUFFIXES) or p.name.upper().startswith("README"):
-            continue
-        yield p
-
-
-def load_dir(root: Path) -> list[Trace]:
-    """All traces under `root`, named by their path relative to it."""
-    return [load_trace(p, str(p.relative_to(root))) for p in trace_files(root)]
-
-
-def load_datasets(root: Path) -> dict[str, list[Trace]]:
-    """Each sub-folder of `root` is one data set (the layout of the shared trace collection)."""
-    out: dict[str, list[Trace]] = {}
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        traces = [load_trace(p, f"{sub.name}/{p.relative_to(sub)}") for p in trace_files(sub)]
-        if traces:
-            out[sub.name] = traces
-    if not out:
-        raise InvalidInput(f"no data-set sub-folders with traces in {root}", field="dir")
-    return out
 
 
 def is_test(name: str) -> bool:

@@ -1,4 +1,5 @@
-"""Offline training of the PBA sequence model with PyTorch (never imported at run time).
+"""Offline training of the PBA sequence model with PyTorch, and writing its weights (the agent
+never runs this: it reads the weights with novacron.dwcp.pba.model).
 
 A GRU reads each training trace from its first sample, exactly as the agent's stream will, in
 truncated-BPTT chunks whose hidden state carries over (traces are packed into parallel streams,
@@ -17,12 +18,14 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from novacron.dwcp.pba import seqfeat
 from novacron.dwcp.pba.gru import GruModel
+from novacron.dwcp.pba.model import FEATURE_VERSION
 from novacron.dwcp.pba.predictor import HORIZONS_S
 from novacron.dwcp.pba.seqdata import SeqTrace, seq_trace
 from novacron.dwcp.pba.traces import Trace
@@ -277,3 +280,11 @@ def train_model(
     model = _export(nets, mu, sigma)
     model.meta = {"seed": float(cfg.seed), "member_val_loss": float(np.mean(vals))}
     return model, nets
+
+
+def save_weights(model: GruModel, path: Path) -> None:
+    """Write `model` as the .npz the agent loads, stamped with the input version this code computes."""
+    model.meta["feature_version"] = float(FEATURE_VERSION)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        np.savez_compressed(f, **model.to_arrays())

@@ -103,7 +103,7 @@ def _plugins() -> list:
 
     out = [token_cli]
     try:
-        from novacron.dwcp.pba.cli import register_cli as pba_cli
+        from novacron.cli.pba import register_cli as pba_cli
 
         out.append(pba_cli)
     except ImportError:
@@ -132,7 +132,3 @@ def agent_main(argv: Sequence[str] | None = None) -> int:
     """`novacron-agent [--config FILE]`: the same as `novacron agent run`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     return main(["agent", "run", *argv])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Offline tools: code the agent never runs (model training), kept out of its package."""

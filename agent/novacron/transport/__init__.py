@@ -4,8 +4,8 @@ open_channel() -> Channel (sending end), ChannelServer -> ChannelReader (receivi
 proxy_into_channel / proxy_from_channel to carry a plain TCP connection, make_tls_contexts for mTLS.
 """
 
+from novacron.dwcp.hde.settings import HdeSettings
 from novacron.transport.channel import Channel
-from novacron.transport.conn import HdeSettings
 from novacron.transport.dial import open_channel
 from novacron.transport.errors import ChannelError
 from novacron.transport.reader import ChannelReader

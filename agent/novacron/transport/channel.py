@@ -24,9 +24,10 @@ from typing import Any
 from novacron.dwcp.amst import FLAG_CREDIT, AmstSender, FrameType, StreamController, hello
 from novacron.dwcp.congestion import Congestion, check_congestion
 from novacron.dwcp.hde import HdeEncoder
+from novacron.dwcp.hde.settings import HdeSettings
 from novacron.transport import sockopts
 from novacron.transport.autotune import autotune
-from novacron.transport.conn import HdeSettings, StreamConn, read_frame
+from novacron.transport.conn import StreamConn, read_frame
 from novacron.transport.errors import ChannelError
 from novacron_sdk.errors import InvalidInput
 

@@ -1,40 +1,18 @@
-"""Pieces shared by both ends of the asyncio adapter: HDE settings, a sending connection, and
-reading the few control frames that are exchanged outside the AMST receiver."""
+"""Pieces shared by both ends of the asyncio adapter: a sending connection, and reading the few
+control frames that are exchanged outside the AMST receiver. (HdeSettings, a plain value, lives
+with the encoder it configures: dwcp/hde/settings.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any
 
 from novacron.dwcp.amst import Frame, FrameParser
-from novacron_sdk.errors import InvalidInput
+from novacron.dwcp.hde.settings import HdeSettings
+
+__all__ = ["HEADER", "HdeSettings", "StreamConn", "read_frame"]
 
 HEADER = 28
-
-
-@dataclass(frozen=True)
-class HdeSettings:
-    """Encoder settings for a channel (see HdeEncoder); the lead maps CompressionConfig onto it."""
-
-    algorithm: str = "zstd"
-    level: int = 3
-    chunk_size: int = 4096
-    dict_capacity: int = 65536
-    frame_bytes: int = 1 << 20
-    mode: str = "adaptive"
-    framing: str = "grid"  # "qemu": cut at QEMU's pre-copy records (chunk_size 4096, see HdeEncoder)
-
-    @classmethod
-    def of(cls, value: HdeSettings | Mapping[str, Any] | None) -> HdeSettings | None:
-        if value is None or isinstance(value, HdeSettings):
-            return value
-        unknown = set(value) - {f.name for f in fields(cls)}
-        if unknown:
-            raise InvalidInput(f"unknown keys {sorted(unknown)}", field="hde")
-        return cls(**value)
 
 
 class StreamConn:

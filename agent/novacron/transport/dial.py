@@ -13,8 +13,8 @@ from typing import Any
 
 from novacron.dwcp.amst import AmstSender
 from novacron.dwcp.congestion import Congestion, check_congestion
+from novacron.dwcp.hde.settings import HdeSettings
 from novacron.transport.channel import Channel
-from novacron.transport.conn import HdeSettings
 from novacron.transport.errors import ChannelError
 from novacron_sdk.errors import InvalidInput
 

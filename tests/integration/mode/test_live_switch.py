@@ -17,6 +17,7 @@ from novacron.config.model import AgentConfig
 from novacron.dwcp.mode import LinkSample, profile_for
 from novacron.transport import ChannelReader, ChannelServer, open_channel
 from novacron.transport.mode import ModeService, bind_channel
+from tests.tooling.wait import until_async
 
 MIB = 1 << 20
 
@@ -50,11 +51,12 @@ def test_switches_change_streams_compression_and_congestion_of_a_live_channel() 
                     await binding.settled()
                     seen["initial"] = (ch.streams, ch.hde.algorithm, ch.hde.level, ch.congestion)
                 elif i == 12:  # detection on another thread: a 80 ms / 50 Mbit/s peer -> internet
+                    applied = binding.applied
                     t = threading.Thread(target=mode.on_link_sample, args=("wan", LinkSample(80.0, 50.0)))
                     t.start()
                     t.join()
-                    await asyncio.sleep(0)  # the binding hops onto this loop
-                    await binding.settled()
+                    # the binding hops onto this loop, then applies
+                    await until_async("the switch applied to the channel", lambda n=applied: binding.applied > n)
                     seen["internet"] = (ch.streams, ch.hde.algorithm, ch.hde.level, ch.congestion,
                                         ch.sender.segment_size, mode.mode)
                 elif i == 30:  # operator pins datacenter (PUT /api/v1/mode), on the loop thread

@@ -8,7 +8,6 @@ through the agents' API and metrics endpoints; waits poll with a deadline, nothi
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from tests.integration.mode.nsclient import NsClient
 from tests.tooling.agent import AgentProcess, start_agent
 from tests.tooling.netns import Testbed
 from tests.tooling.netns import testbed_skip_reason as _skip_reason
+from tests.tooling.wait import until
 
 pytestmark = [
     pytest.mark.integration,
@@ -31,16 +31,7 @@ PROBE_PORT = 7171
 NODES = ("mode-a", "mode-b")
 
 
-def wait_for(what: str, fn: Callable[[], Any], timeout: float = 90.0, every: float = 0.3) -> Any:
-    """Poll `fn` until it returns something truthy; fail with the last value seen."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
+PACE = {"timeout": 90.0, "every": 0.3}  # two agents on an emulated link sample every ~0.5 s
 
 
 def config_for(tb: Testbed, i: int) -> dict[str, Any]:
@@ -98,11 +89,12 @@ def test_agents_settle_on_datacenter_then_internet_and_obey_forced_mode(cluster:
 
     # 1. unshaped veth: short RTT and measured bandwidth above 1 Gbit/s -> datacenter
     for client, peer in zip(clients, peers, strict=True):
-        status, link = wait_for(
+        status, link = until(
             f"datacenter on {client.base_url}",
             lambda c=client, p=peer: settled(
                 c, p, "datacenter", lambda lk: lk["bandwidth_mbps"] is not None and lk["bandwidth_mbps"] > 1000
             ),
+            **PACE,
         )
         assert link["rtt_ms"] < 10 and not status["forced"]
         assert link["predicted_mbps"] is not None and link["predicted_mbps"] > 0  # PBA saw the probes
@@ -111,12 +103,13 @@ def test_agents_settle_on_datacenter_then_internet_and_obey_forced_mode(cluster:
     # 2. the same running agents on 50 ms / 100 Mbit/s -> internet
     tb.set_profile("constrained")
     for client, peer in zip(clients, peers, strict=True):
-        status, link = wait_for(
+        status, link = until(
             f"internet on {client.base_url}",
             # bandwidth can decide first (a new level after two probes); wait for the RTT to follow too
             lambda c=client, p=peer: settled(
                 c, p, "internet", lambda lk: lk["bandwidth_mbps"] < 1000 and lk["rtt_ms"] > 40
             ),
+            **PACE,
         )
         assert link["rtt_ms"] > 40 and link["bandwidth_mbps"] < 1000
         assert status["last_switch_ms"] is not None
@@ -135,8 +128,7 @@ def test_agents_settle_on_datacenter_then_internet_and_obey_forced_mode(cluster:
     assert forced["mode"] == "datacenter" and forced["forced"]
     before = peer_link(a, peers[0])[1]
     assert before is not None
-    after = wait_for("new measurements while forced",
-                     lambda: (s := peer_link(a, peers[0]))[1] != before and s)
+    after = until("new measurements while forced", lambda: (s := peer_link(a, peers[0]))[1] != before and s, **PACE)
     assert after[0]["mode"] == "datacenter" and after[0]["forced"]
     assert after[1]["mode"] == "internet"  # the peer is still seen as it is
     assert 'dwcp_mode{mode="datacenter"} 1.0' in a.fetch(agents[0].metrics_url)

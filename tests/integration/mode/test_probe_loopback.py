@@ -11,7 +11,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from novacron.transport.probe.client import PingSession, ProbeError, bandwidth_p
 from novacron.transport.probe.runner import ProbeRunner
 from novacron.transport.probe.server import ProbeServer, ServerLimits
 from novacron_sdk.errors import InvalidInput
+from tests.tooling.wait import until_async as until
 
 MIB = 1 << 20
 CONGESTION = TransportConfig().congestion_algo  # the transport's default setting
@@ -40,15 +41,6 @@ def run(coro: Awaitable[Any], limit: float = 60) -> Any:
             return await coro
 
     return asyncio.run(bounded())
-
-
-async def until(what: str, fn: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := fn():
-            return value
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def metric(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
@@ -333,7 +325,7 @@ def test_a_slow_first_ping_does_not_decide_the_peers_mode() -> None:
 
     def busy_then_idle_clock() -> int:  # the peer's loop stalls once, while answering the first ping
         if stalls:
-            time.sleep(stalls.pop())
+            time.sleep(stalls.pop())  # the stall under test
         return time.monotonic_ns()
 
     async def main() -> Any:

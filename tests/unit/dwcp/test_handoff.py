@@ -1,14 +1,14 @@
-"""The hand-off between a pipe end's two threads (dwcp/tunnel/handoff.py): order, the bound, the
+"""The hand-off between a pipe end's two threads (transport/handoff.py): order, the bound, the
 end of the stream and failure, each waking the side that waits."""
 
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from novacron.transport.handoff import Handoff
+from tests.tooling.wait import waits_on
 
 
 def _in_thread(fn, *args) -> tuple[threading.Thread, list]:  # type: ignore[no-untyped-def]
@@ -43,8 +43,9 @@ def test_the_producer_waits_at_the_bound_until_the_consumer_takes() -> None:
     h = Handoff(limit=10)
     h.put(b"x" * 8)
     h.put(b"y" * 8)  # under the bound when put: may overshoot it
+    blocked = waits_on(h._cond)
     t, out = _in_thread(h.put, b"z")
-    time.sleep(0.1)
+    assert blocked.wait(5)
     assert t.is_alive() and h.waiting == 16  # blocked: 16 bytes wait, over the bound
     assert h.take() == [b"x" * 8, b"y" * 8]
     t.join(5)
@@ -54,8 +55,9 @@ def test_the_producer_waits_at_the_bound_until_the_consumer_takes() -> None:
 
 def test_the_consumer_waits_while_nothing_waits() -> None:
     h = Handoff(limit=10)
+    blocked = waits_on(h._cond)
     t, out = _in_thread(h.take)
-    time.sleep(0.1)
+    assert blocked.wait(5)
     assert t.is_alive()
     h.put(b"now")
     t.join(5)
@@ -65,12 +67,13 @@ def test_the_consumer_waits_while_nothing_waits() -> None:
 @pytest.mark.parametrize("side", ["producer", "consumer"])
 def test_failure_wakes_the_waiting_side_and_sticks(side: str) -> None:
     h = Handoff(limit=4)
+    blocked = waits_on(h._cond)
     if side == "producer":
         h.put(b"full")
         t, out = _in_thread(h.put, b"more")
     else:
         t, out = _in_thread(h.take)
-    time.sleep(0.1)
+    assert blocked.wait(5)
     assert t.is_alive()
     h.fail("the link broke")
     t.join(5)

@@ -35,6 +35,7 @@ from novacron.migration.listener import MigrationListener
 from novacron.transport import ChannelServer, make_tls_contexts, open_channel, sockopts
 from novacron.transport.pipe import BUF, DestPipe, SourcePipe, connect_pipe
 from novacron.transport.pipe_accept import accept_pipe
+from tests.tooling.wait import until_async, until_steady
 from tests.unit.dwcp.conftest import Pki
 
 MIB = 1 << 20
@@ -113,12 +114,9 @@ def test_listener_hands_pipes_over_and_still_serves_amst_streams(pki: Pki) -> No
             # a pipe whose preamble arrives in two pieces, then TLS
             raw = socket.create_connection(("127.0.0.1", srv.port))
             raw.sendall(PREAMBLE[:2])
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # pacing under test: the preamble's second piece comes later
             raw.sendall(PREAMBLE[2:] + b"rest")
-            for _ in range(200):
-                if handed:
-                    break
-                await asyncio.sleep(0.01)
+            await until_async("the pipe to be handed over", lambda: handed)
             handed[0].setblocking(True)
             after = handed[0].recv(100)
             raw.close()
@@ -230,7 +228,8 @@ def test_delivery_lags_while_the_destination_qemu_does_not_read(pki: Pki) -> Non
 
     sender = threading.Thread(target=send, daemon=True)
     sender.start()
-    time.sleep(1.0)  # the destination QEMU reads nothing: the pipeline fills, then stalls
+    # the destination QEMU reads nothing: the pipeline fills, then stalls
+    until_steady("the pipeline to fill and stall", lambda: (src.sent, dst.delivered, src.delivered))
     assert 0 < src.sent < 64 * MIB
     assert src.sent - (src.delivered or 0) > 0  # what the switchover gate must wait for
     assert (src.delivered or 0) <= dst.delivered
@@ -309,10 +308,7 @@ def test_the_agents_dwcp_port_leaves_socket_buffers_to_the_kernel() -> None:
         try:
             raw = socket.create_connection(("127.0.0.1", server.port))
             raw.sendall(PREAMBLE)
-            for _ in range(200):
-                if handed:
-                    break
-                await asyncio.sleep(0.01)
+            await until_async("the pipe to be handed over", lambda: handed)
             raw.close()
             return handed[0].getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         finally:
@@ -333,7 +329,7 @@ def test_hde_frames_cross_a_pipe_decoded_exactly_within_the_window(pki: Pki) -> 
     def watch() -> None:  # the decoded bytes owed never exceed the window (plus one read)
         while drain.is_alive():
             peak[0] = max(peak[0], src.sent - (src.delivered or 0))
-            time.sleep(0.001)
+            time.sleep(0.001)  # the sampling period
 
     drain = threading.Thread(target=_drain, args=(qemu_dst, received))
     drain.start()
@@ -341,7 +337,7 @@ def test_hde_frames_cross_a_pipe_decoded_exactly_within_the_window(pki: Pki) -> 
     watcher.start()
     for i in range(0, len(payload), 256 << 10):
         ends.qemu_src.sendall(payload[i : i + (256 << 10)])
-        time.sleep(0.002)
+        time.sleep(0.002)  # pacing under test: QEMU writes in bursts, with pauses that flush HDE
     ends.qemu_src.shutdown(socket.SHUT_WR)
     drain.join(30)
     watcher.join(5)

@@ -8,11 +8,11 @@ import os
 import socket
 import ssl
 import threading
-import time
 from typing import Any
 
 from novacron.dwcp.pipe_wire import BackParser, Data, Delivered
 from novacron.transport.pipe import DestPipe, connect_pipe
+from tests.tooling.wait import until, waits_on
 from tests.unit.dwcp.conftest import Pki
 from tests.unit.dwcp.test_pipe import MIB, Ends, _drain
 
@@ -47,9 +47,7 @@ def test_the_destination_delivers_before_its_return_pipe_opens(pki: Pki) -> None
     fwd.settimeout(1)
     with contextlib.suppress(OSError):  # close_notify out; the peer answers only at its end
         fwd.unwrap()
-    deadline = time.monotonic() + 20
-    while dst.delivered < len(payload) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    until("every byte delivered", lambda: dst.delivered >= len(payload), timeout=20)
     assert dst.delivered == len(payload) and dst.back is None  # all delivered, no return pipe yet
     qemu_dst.sendall(b"reply")  # QEMU's return path waits in its socket
     accepted: list[ssl.SSLSocket] = []
@@ -92,12 +90,13 @@ def test_a_destination_end_without_return_pipe_still_fails_cleanly(pki: Pki) -> 
     qemu_dst, _ = ends.qemu_dst_listen.accept()
     t.join(10)
     dst: DestPipe = box["dest"]
+    blocked = waits_on(dst._write_lock)
     fwd.sendall(b"some bytes")
     fwd.settimeout(1)
     with contextlib.suppress(OSError):  # close_notify out; the peer does not answer it
         fwd.unwrap()  # the source ended cleanly: the writer now waits to send its final report
     assert qemu_dst.recv(100) == b"some bytes"
-    time.sleep(0.2)
+    assert blocked.wait(10)  # the writer waits for a return pipe
     assert any(th.is_alive() for th in dst._threads)
     dst.abort()
     dst.join(10)

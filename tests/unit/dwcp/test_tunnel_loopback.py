@@ -26,6 +26,7 @@ from novacron.transport import (
     sockopts,
 )
 from novacron_sdk.errors import InvalidInput
+from tests.tooling.wait import until_async, until_steady_async
 from tests.unit.dwcp.conftest import Pki
 
 MIB = 1 << 20
@@ -149,8 +150,8 @@ def test_autotune_applies_the_controllers_stream_count() -> None:
             ch.start_autotune(StreamController(min_streams=3, max_streams=3), interval=0.01)
             for p in pieces:
                 await ch.write(p)
-                await asyncio.sleep(0.005)
-            streams = ch.streams
+                await asyncio.sleep(0.005)  # pacing under test: streams are added while data flows
+            streams = await until_async("autotune to reach 3 streams", lambda: ch.streams == 3 and ch.streams)
             await ch.close()
             return await consumer, streams
 
@@ -286,11 +287,7 @@ def test_a_reader_that_stops_consuming_stalls_the_writer(pki: Pki, tls: bool) ->
                 await ch.close()
 
             producer = asyncio.create_task(produce())
-            stalled_at, last = -1, None
-            while stalled_at != last:  # wait until the producer makes no progress for 0.3 s
-                last = stalled_at
-                await asyncio.sleep(0.3)
-                stalled_at = ch.bytes_in
+            stalled_at = await until_steady_async("the producer to stall", lambda: ch.bytes_in)
             consumed = asyncio.create_task(drain(reader))
             await producer
             return stalled_at, await consumed
@@ -328,13 +325,13 @@ def test_credit_bounds_the_decoded_bytes_between_writer_and_consumer(pki: Pki, t
                 await ch.close()
 
             producer = asyncio.create_task(produce())
-            await asyncio.sleep(0.5)  # nobody consumes yet: the writer must stall at the raw window
-            stalled_at = ch.bytes_in
+            # nobody consumes yet: the writer must stall at the raw window
+            stalled_at = await until_steady_async("the writer to stall", lambda: ch.bytes_in)
             h, n = hashlib.sha256(), 0
-            while data := await reader.read(256 << 10):  # a slow consumer
+            while data := await reader.read(256 << 10):
                 h.update(data)
                 n += len(data)
-                await asyncio.sleep(0.001)
+                await asyncio.sleep(0.001)  # pacing under test: a slow consumer
             await producer
             return stalled_at, worst, (n, h.hexdigest())
 
@@ -358,18 +355,11 @@ def test_without_a_raw_window_the_receiver_still_reports_what_it_delivered() -> 
             taken = 0
             while taken < 2 * MIB:
                 taken += len(await reader.read(2 * MIB - taken))
-            await asyncio.sleep(0)
-            for _ in range(200):
-                if ch.undelivered == 2 * MIB:
-                    break
-                await asyncio.sleep(0.01)
+            await until_async("credit for half", lambda: ch.undelivered == 2 * MIB, timeout=5)
             half = ch.undelivered
             while taken < 4 * MIB:
                 taken += len(await reader.read())
-            for _ in range(200):
-                if ch.undelivered == 0:
-                    break
-                await asyncio.sleep(0.01)
+            await until_async("credit for all", lambda: ch.undelivered == 0, timeout=5)
             after = ch.undelivered
             await ch.close()
             return before, half, after

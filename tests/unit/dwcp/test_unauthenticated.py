@@ -174,7 +174,7 @@ def test_a_valid_pipe_opens_while_64_stalled_connections_are_held(tls: Tls) -> N
 
             async def trickle() -> None:
                 for byte in hello:
-                    await asyncio.sleep(0.2)
+                    await asyncio.sleep(0.2)  # pacing under test: the attackers trickle
                     for s in tricklers:
                         s.send(bytes([byte]))
 
@@ -283,7 +283,7 @@ def test_the_deadline_closes_connections_that_keep_trickling(tls: Tls, caplog: p
             for i in range(len(header) - 1):
                 pipe.send(header[i : i + 1])
                 header_sent.append(i)
-                time.sleep(0.05)
+                time.sleep(0.05)  # pacing under test: the header trickles
         except OSError as exc:
             failed.append(exc)
         pipe.close()
@@ -303,7 +303,7 @@ def test_the_deadline_closes_connections_that_keep_trickling(tls: Tls, caplog: p
                                 sent[s] += 1
                             except OSError:
                                 sent[s] = -sent[s]  # closed: how far it got
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.05)  # pacing under test: the attackers trickle
 
             trickling = asyncio.create_task(trickle())
             thread = threading.Thread(target=header_trickler, args=(port,), daemon=True)

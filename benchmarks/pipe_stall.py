@@ -128,7 +128,8 @@ class Bench:
         out: list[object] = []
 
         def dial() -> None:
-            out.append(connect_pipe(VALID, self.port, self._client, "localhost", HEADER, timeout=300, congestion="cubic"))
+            pipe = connect_pipe(VALID, self.port, self._client, "localhost", HEADER, timeout=300, congestion="cubic")
+            out.append(pipe)
 
         t0 = time.perf_counter()
         threading.Thread(target=dial, daemon=True).start()

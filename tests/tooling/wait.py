@@ -42,7 +42,9 @@ async def until_async(
         await asyncio.sleep(every)
 
 
-def until_steady(what: str, fn: Callable[[], T], still_s: float = 0.3, timeout: float = 30.0, every: float = 0.05) -> T:
+def until_steady(
+    what: str, fn: Callable[[], T], still_s: float = 0.3, timeout: float = 30.0, every: float = 0.05
+) -> T:
     """The value of `fn()` once it has not changed for `still_s` (a writer that stalled, a counter
     that settled); AssertionError naming `what` at the deadline."""
     deadline = time.monotonic() + timeout

@@ -89,7 +89,9 @@ def test_a_burst_of_switches_is_coalesced_and_ends_on_the_latest() -> None:
 
     async def main() -> tuple[int, str, int, int]:
         async with ChannelServer() as srv:
-            ch = await open_channel("127.0.0.1", srv.port, streams=4, hde={"algorithm": "zstd", "level": 3}, congestion="adaptive")
+            ch = await open_channel(
+                "127.0.0.1", srv.port, streams=4, hde={"algorithm": "zstd", "level": 3}, congestion="adaptive"
+            )
             reader = await srv.accept()
             consumer = asyncio.create_task(drain(reader))
             binding = bind_channel(mode.live, ch, apply_now=False)

@@ -435,7 +435,9 @@ def test_prediction_follows_the_v3_prediction_flag() -> None:
         return p
 
     async def main() -> tuple[float | None, float | None]:
-        runner = ProbeRunner(mode, [], ProbeConfig(), TransportConfig(), registry=mode.registry, predictor_factory=factory)
+        runner = ProbeRunner(
+            mode, [], ProbeConfig(), TransportConfig(), registry=mode.registry, predictor_factory=factory
+        )
         await runner.start()
         for _ in range(3):
             mode.on_transfer("dst", 100 * MIB, 1.0)  # ~839 Mbit/s

@@ -106,7 +106,9 @@ def test_listener_hands_pipes_over_and_still_serves_amst_streams(pki: Pki) -> No
 
     async def main() -> tuple[bytes, bytes]:
         async with ChannelServer(ssl=server_tls, pipe_handler=take) as srv:
-            ch = await open_channel("127.0.0.1", srv.port, streams=2, ssl=client_tls, server_hostname="localhost", congestion="adaptive")
+            ch = await open_channel(
+                "127.0.0.1", srv.port, streams=2, ssl=client_tls, server_hostname="localhost", congestion="adaptive"
+            )
             reader = await srv.accept()
             await ch.write(b"amst bytes")
             await ch.close()
@@ -174,7 +176,9 @@ class Ends:
         def destination() -> None:
             fwd = self._accept_pipe(self.dst_listen)
             qemu = socket.create_connection(self.qemu_dst_listen.getsockname())
-            back = connect_pipe("127.0.0.1", self.src_listen.getsockname()[1], self.client_tls, "localhost", b"h", congestion="cubic")
+            back = connect_pipe(
+                "127.0.0.1", self.src_listen.getsockname()[1], self.client_tls, "localhost", b"h", congestion="cubic"
+            )
             box["dest"] = DestPipe("t", fwd, qemu, back, self.errors.append, decoder=hde.get("decoder"))
 
         t = threading.Thread(target=destination)
@@ -281,7 +285,9 @@ def test_a_pipe_keeps_little_unsent_in_the_kernel_when_asked(pki: Pki) -> None:
     for lowat in (128 << 10, None):
         t = threading.Thread(target=server)
         t.start()
-        tls = connect_pipe("127.0.0.1", lsock.getsockname()[1], client_tls, "localhost", b"h", notsent_lowat=lowat, congestion="cubic")
+        tls = connect_pipe(
+            "127.0.0.1", lsock.getsockname()[1], client_tls, "localhost", b"h", notsent_lowat=lowat, congestion="cubic"
+        )
         t.join(10)
         got[lowat] = tls.getsockopt(socket.IPPROTO_TCP, sockopts.TCP_NOTSENT_LOWAT)
         tls.close()
@@ -417,7 +423,9 @@ def test_a_pipe_client_from_another_ca_is_refused(pki: Pki) -> None:
     t = threading.Thread(target=server)
     t.start()
     with pytest.raises((ssl.SSLError, OSError)):
-        tls = connect_pipe("127.0.0.1", lsock.getsockname()[1], rogue, "localhost", b"hdr", timeout=5, congestion="cubic")
+        tls = connect_pipe(
+            "127.0.0.1", lsock.getsockname()[1], rogue, "localhost", b"hdr", timeout=5, congestion="cubic"
+        )
         tls.recv(1)  # TLS 1.3: the refusal arrives after the client's handshake
     t.join(10)
     assert outcome and isinstance(outcome[0], ssl.SSLError)

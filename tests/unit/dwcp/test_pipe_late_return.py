@@ -53,7 +53,8 @@ def test_the_destination_delivers_before_its_return_pipe_opens(pki: Pki) -> None
     accepted: list[ssl.SSLSocket] = []
     accepting = threading.Thread(target=lambda: accepted.append(ends._accept_pipe(ends.src_listen)))
     accepting.start()
-    dst.attach_back(connect_pipe("127.0.0.1", ends.src_listen.getsockname()[1], ends.client_tls, "localhost", b"h", congestion="cubic"))
+    back_port = ends.src_listen.getsockname()[1]
+    dst.attach_back(connect_pipe("127.0.0.1", back_port, ends.client_tls, "localhost", b"h", congestion="cubic"))
     accepting.join(10)
     drain.join(20)
     qemu_dst.close()  # QEMU's return path ends: the return pipe closes cleanly

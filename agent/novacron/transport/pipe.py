@@ -17,7 +17,7 @@ source's switchover gate how far the destination QEMU has read. One SSL object i
 two threads at once: a pipe's reader is one thread, its writers share a lock.
 
 A pipe connection starts with the plaintext PREAMBLE, so the agent's one DWCP port serves both
-AMST streams (which start with a TLS ClientHello) and pipes (tunnel/server.py). The accepting
+AMST streams (which start with a TLS ClientHello) and pipes (server.py). The accepting
 side's handshake runs on the event loop (pipe_accept.py), not in a thread.
 """
 

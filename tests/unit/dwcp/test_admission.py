@@ -1,4 +1,4 @@
-"""The sans-I/O half of the DWCP port's admission (tunnel/admission.py): slots per source and in
+"""The sans-I/O half of the DWCP port's admission (dwcp/admission.py): slots per source and in
 all, the log throttle, and what counts as one source."""
 
 from __future__ import annotations

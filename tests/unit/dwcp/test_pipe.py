@@ -1,4 +1,4 @@
-"""TLS pipes (dwcp/tunnel/pipe.py): the return direction's codec, the listener that tells pipes from
+"""TLS pipes (transport/pipe.py): the return direction's codec, the listener that tells pipes from
 AMST streams on one port, and two pipe ends over real loopback TLS with real sockets for QEMU."""
 
 from __future__ import annotations

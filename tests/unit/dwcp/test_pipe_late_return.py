@@ -1,4 +1,4 @@
-"""A destination pipe end whose return pipe comes later (dwcp/tunnel/pipe.py DestPipe.attach_back):
+"""A destination pipe end whose return pipe comes later (transport/pipe.py DestPipe.attach_back):
 QEMU's bytes must not wait for the return pipe's handshake."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Connections to the DWCP port before they authenticate (tunnel/admission.py, server.py,
-pipe_accept.py, migration/listener.py): stalled ones hold no thread and do not delay a valid pipe,
+"""Connections to the DWCP port before they authenticate (dwcp/admission.py, transport/server.py,
+transport/pipe_accept.py, migration/listener.py): stalled ones hold no thread and do not delay a valid pipe,
 one deadline covers peek + TLS + header, and caps per source and in all reset the excess at once.
 Real sockets on loopback (attackers bound to other 127.x addresses), real TLS with a throwaway CA."""
 

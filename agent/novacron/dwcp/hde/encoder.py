@@ -377,7 +377,7 @@ class UnsealedFrame:
     """A frame whose payload is built but not yet compressed (`seal_later=True`): `seal()` returns
     the frame's bytes. WHY: compression is most of the encoder's time and releases the GIL, so a
     second thread can seal frame k while the first builds frame k+1 (the pipe's sender does;
-    dwcp/tunnel/pipe.py). Seal in the order given: frames carry sequence numbers. Its length is the
+    transport/pipe.py). Seal in the order given: frames carry sequence numbers. Its length is the
     payload's, so a byte-bounded queue can hold it."""
 
     __slots__ = ("_encoder", "_payload", "_out_len", "_seq")

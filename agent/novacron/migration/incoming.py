@@ -261,7 +261,10 @@ class IncomingSide:
 
     async def _open_relay(self, a: ev.OpenRelay, o: _Outcome) -> None:
         source = self.d.endpoint(a.source, field="migration.source")
-        self.relays[a.mig_id] = IncomingRelay(a.mig_id, a.port, source, small_buffers=a.small_buffers)
+        self.relays[a.mig_id] = IncomingRelay(
+            a.mig_id, a.port, source, small_buffers=a.small_buffers,
+            congestion=self.d.config.dwcp.transport.congestion_algo,
+        )
 
     async def _begin_busy(self, a: ev.BeginBusy, o: _Outcome) -> None:
         if self.d.mode is not None:

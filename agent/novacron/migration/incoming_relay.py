@@ -17,6 +17,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+from novacron.dwcp.congestion import Congestion
 from novacron.migration.channel_io import COPY_STEP, abort_writer, copy_out
 from novacron.migration.endpoint import PeerEndpoint
 from novacron.migration.pipe_relay import IncomingPipes
@@ -33,8 +34,11 @@ class IncomingRelay:
     """Destination side of one migration: delivers each forward channel to the local QEMU and
     carries QEMU's replies back to the source agent."""
 
-    def __init__(self, mig_id: str, port: int, source: PeerEndpoint, *, small_buffers: bool = False) -> None:
-        self.mig_id, self.port, self.source = mig_id, port, source
+    def __init__(
+        self, mig_id: str, port: int, source: PeerEndpoint, *, small_buffers: bool = False,
+        congestion: Congestion = "adaptive",
+    ) -> None:  # fmt: skip
+        self.mig_id, self.port, self.source, self.congestion = mig_id, port, source, congestion
         # multifd: QEMU's channels each hide a backlog in their kernel buffers (DWCP multifd downtime,
         # datacenter 382-458 ms with the kernel's buffers, 355-381 with the caps; internet 741-770 ->
         # 333-527). One raw channel loses throughput with small buffers on a busy host (~1 s on the
@@ -132,7 +136,7 @@ class IncomingRelay:
             copy = self._start(copy_out(reader, qemu_w, first))
             s = self.source
             back = await open_channel(
-                s.host, s.port, streams=1, ssl=s.tls, server_hostname=s.server_name, congestion="adaptive"
+                s.host, s.port, streams=1, ssl=s.tls, server_hostname=s.server_name, congestion=self.congestion
             )
             self._back.append(back)
             await back.write(ChannelHeader(self.mig_id, conn, "back").encode())

@@ -198,7 +198,9 @@ class IncomingPipes:
         s = self.source
         header = ChannelHeader(self.mig_id, conn, "pipe-back").encode()
         dial = asyncio.create_task(
-            asyncio.to_thread(connect_pipe, s.host, s.port, s.tls, s.server_name, header, timeout=CONNECT_S)
+            # the return path carries QEMU's few replies and the delivery reports: no bulk to pace
+            asyncio.to_thread(connect_pipe, s.host, s.port, s.tls, s.server_name, header, congestion="cubic",
+                              timeout=CONNECT_S)  # fmt: skip
         )
         dial.add_done_callback(_consume)
         taken = False

@@ -24,10 +24,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
 
+from novacron.dwcp.congestion import resolve_congestion
+from novacron.dwcp.hde.settings import HdeSettings
 from novacron.dwcp.mode.profiles import ModeProfile
 from novacron.dwcp.mode.rollout import Flags
 from novacron.hypervisor.domain_xml import NS
-from novacron.transport.conn import HdeSettings
 from novacron_sdk.models.migration import Migration, MigrationOptions
 
 SOURCE_HOST = "127.0.0.1"
@@ -295,12 +296,12 @@ def channel_plan(
     fills the link, and the pipes cost the agents a third of the CPU: dwcp/tunnel/pipe.py) and with
     multifd (QEMU's channels are the streams; internet link: 3.55-3.74 s against 3.98 s on AMST
     channels, with 1.0 instead of 1.7 agent CPU-seconds)."""
+    congestion = resolve_congestion(profile.congestion, mode=profile.mode, v3_transport=flags.transport)
     if flags.transport:
         streams = options.streams or profile.streams_min
         autotune = None if options.streams else (profile.streams_min, profile.streams_max)
-        congestion = profile.congestion
     else:
-        streams, autotune, congestion = 1, None, "cubic"
+        streams, autotune = 1, None
     if options.multifd_channels and flags.transport and not options.streams:
         # QEMU's channels are the multi-stream already: one TCP stream each, no reassembly across
         # streams, so a loss on one stream stalls only that channel (4 streams each: 5.8 s, 0.6-1.4 s down)

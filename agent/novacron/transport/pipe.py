@@ -52,7 +52,7 @@ OnError = Callable[[str], None]
 
 def connect_pipe(
     host: str, port: int, ctx: ssl.SSLContext, server_hostname: str, header: bytes, *,
-    congestion: Congestion = "cubic", timeout: float = 10.0, notsent_lowat: int | None = None,
+    congestion: Congestion, timeout: float = 10.0, notsent_lowat: int | None = None,
 ) -> ssl.SSLSocket:  # fmt: skip
     """Connect to a peer agent's DWCP port as a pipe: preamble, TLS handshake, `header` (blocking).
     `congestion`: see dwcp/congestion.py. Its default serves one caller, migration/pipe_relay.py's

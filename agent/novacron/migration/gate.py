@@ -3,8 +3,7 @@
 QEMU stops the guest once what it has left fits in (its bandwidth estimate x its downtime limit),
 and it counts as sent every byte its socket took. Bytes the tunnel still holds at that moment (read
 from the source QEMU, not yet taken by the destination QEMU) reach the guest only after the stop:
-downtime QEMU cannot see. Measured with libvirt-driven multifd on the datacenter link: QEMU sent its
-last page 39 ms after the stop, and the destination, still 350 ms behind, took until 384 ms.
+downtime QEMU cannot see (decisions.md: switchover-gate).
 
 So the gate gives QEMU `base - time to drain the backlog`, never under `floor`: while the pipeline
 is full (the first pass, a slow link), QEMU keeps iterating; once the backlog drains (QEMU sends

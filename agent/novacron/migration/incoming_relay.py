@@ -39,10 +39,9 @@ class IncomingRelay:
         congestion: Congestion = "adaptive",
     ) -> None:  # fmt: skip
         self.mig_id, self.port, self.source, self.congestion = mig_id, port, source, congestion
-        # multifd: QEMU's channels each hide a backlog in their kernel buffers (DWCP multifd downtime,
-        # datacenter 382-458 ms with the kernel's buffers, 355-381 with the caps; internet 741-770 ->
-        # 333-527). One raw channel loses throughput with small buffers on a busy host (~1 s on the
-        # datacenter link) and the switchover gate already keeps it near 100 ms.
+        # multifd: QEMU's channels each hide a backlog in their kernel buffers. One raw channel loses
+        # throughput with small buffers on a busy host, and the switchover gate already keeps its
+        # downtime low (decisions.md: destination-caps-multifd-only).
         self.small_buffers = small_buffers
         self.bytes_out = 0
         self._readers: list[ChannelReader] = []

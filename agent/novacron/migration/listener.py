@@ -37,8 +37,8 @@ class MigrationListener:
     ) -> None:  # fmt: skip
         # little decoded data queued for QEMU: what waits here at the switch-over is downtime. The
         # kernel sizes the receive buffers (autotuning, up to net.ipv4.tcp_rmem[2]): a fixed
-        # SO_RCVBUF is capped by net.core.rmem_max (4 MiB here), which held one pipe to ~45 MB/s
-        # at 50 ms RTT, a third of the link (benchmarks/README.md). On HDE channels credit
+        # SO_RCVBUF is capped by net.core.rmem_max, too small for one pipe on a long fast path
+        # (decisions.md: dwcp-port-autotuned-buffers). On HDE channels credit
         # (tunnel/reader.py) bounds the decoded bytes in flight whatever the buffers hold.
         self._server = ChannelServer(
             host, port, ssl=tls, sndbuf=None, rcvbuf=None, output_limit=4 << 20, limits=limits,

@@ -3,8 +3,8 @@
 WHY: a migration's relay, channels and pipes reference each other (their callbacks are bound
 methods), so once it ends they are cyclic garbage, freed only by a full collection, which CPython
 runs rarely in a process with many long-lived objects. With HDE those cycles held the
-dictionaries, up to ~1 GiB per end: each agent grew by ~500 MB per migration and the next
-migrations ran up to 2x slower (benchmarks/README.md). The pipes drop their dictionaries themselves
+dictionaries, up to ~1 GiB per end, so each agent grew with every migration and later ones ran
+slower (decisions.md: migration-memory-release). The pipes drop their dictionaries themselves
 (dwcp/tunnel/pipe.py); this covers the AMST channels and anything else a migration leaves in cycles.
 """
 

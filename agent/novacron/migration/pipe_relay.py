@@ -37,9 +37,9 @@ FIRST_READ = 1 << 16
 class OutgoingPipes:
     """The source's pipes of one migration, keyed by QEMU connection index.
 
-    `prewarm(n)` dials the first n pipes while libvirt still sets the migration up (~0.4 s from its
-    migrate call to QEMU's first connection): QEMU's k-th connection then finds its pipe open
-    instead of waiting for a TCP and a TLS handshake (~150 ms at 50 ms RTT)."""
+    `prewarm(n)` dials the first n pipes while libvirt still sets the migration up (between its
+    migrate call and QEMU's first connection): QEMU's k-th connection then finds its pipe open
+    instead of waiting for a TCP and a TLS handshake (decisions.md: pipe-prewarm)."""
 
     def __init__(
         self, mig_id: str, dest: PeerEndpoint, congestion: str, on_error: Callable[[str], None], *,

@@ -37,19 +37,17 @@ UNLIMITED_MIB_S = 1 << 20  # 1 TiB/s: "no cap" for QEMU's max-bandwidth
 MIB = 1 << 20
 # Bytes the tunnel may hold in its own queues, and unsent bytes per TCP stream in the kernel
 # (TCP_NOTSENT_LOWAT; in-flight data is not limited by it). Small on purpose: QEMU judges the link
-# by how fast its socket drains, and whatever the tunnel buffers at the switch-over is downtime:
-# 16 streams with 4 MiB send buffers hid 8 s of a 100 Mbit/s link.
+# by how fast its socket drains, and whatever the tunnel buffers at the switch-over is downtime
+# (decisions.md: tunnel-small-buffers).
 WINDOW = 4 << 20  # at the start; then WINDOW_S of the measured wire rate, within the bounds
 WINDOW_MIN, WINDOW_MAX, WINDOW_S = 1 << 20, 8 << 20, 0.1
 NOTSENT_LOWAT = 64 << 10
-# The same on an HDE pipe (one TCP connection), larger: its sender thread also compresses each
-# frame (~2-3 ms), and the link must not run dry meanwhile (1 MiB: ~8 ms of 1 Gbit/s). Unset, up to
-# 4 MiB of frames (~12 MiB of QEMU's bytes) waited in the kernel, unsent, inside the window.
+# The same on an HDE pipe (one TCP connection), larger: its sender thread compresses between writes
+# and the link must not run dry meanwhile (1 MiB: ~8 ms of 1 Gbit/s); bounded, because unsent frames
+# count in the window (decisions.md: hde-pipe-notsent-lowat).
 PIPE_NOTSENT_LOWAT = 1 << 20
-# A multifd connection's raw pipe: unset, the kernel let each of QEMU's channels queue up to 4 MiB
-# unsent; QEMU counts those bytes as sent, and at the switch-over its final sync waits for the
-# slowest channel to drain its queue. Internet link, 3 runs each: downtime 762-816 -> 220-234 ms,
-# total 3.19-3.27 -> 3.28-3.40 s; datacenter: 172-270 -> 156-169 ms, 2.28-2.33 -> 2.22-2.37 s.
+# Unsent bytes per multifd connection's raw pipe: QEMU counts queued bytes as sent, and at the
+# switch-over its final sync waits for the slowest channel (decisions.md: multifd-notsent-lowat).
 MULTIFD_NOTSENT_LOWAT = 256 << 10
 HDE_FRAME = 512 << 10
 # HDE reads QEMU's pre-copy stream record by record (hde/qemu_records.py): each page body is one
@@ -67,16 +65,15 @@ QEMU_SOCKET_BUFFER = 256 << 10
 # starting at 30 % and stepping 20 % converges in a few passes, at that cost in guest CPU time.
 AUTO_CONVERGE_INITIAL = 30
 AUTO_CONVERGE_INCREMENT = 20
-# zstd level a migration channel starts at. The mode profile's level suits bulk data; on a real
-# QEMU stream here HDE (qemu framing) + zstd-1 encodes ~350 MB/s on an idle core (ratio 2.6 with
-# page deltas; benchmarks/hde_qemu.py), far less with the guest and QEMU on the same 2 cores; higher
-# levels cost 2-3x the time for ~10 % more ratio. compression.LevelController moves it
+# zstd level a migration channel starts at. The mode profile's level suits bulk data; a migration's
+# encoder shares the host's cores with the guest and QEMU, and higher levels cost far more time than
+# the bytes they save (decisions.md: hde-zstd-level). compression.LevelController moves it
 # (0 = stored frames .. 6) from the channel's back-pressure while the migration runs.
 START_LEVEL = 1
 # Bounds for the level controller. Not 0: with page-keyed HDE, zstd-1 runs faster than the TLS and
 # framing behind it, and every byte it saves is a byte less to encrypt, send and decrypt on CPUs the
 # guest shares. Not above 3: at the switch-over the last pass is encoded while the guest is paused,
-# and levels above 3 cost 2-3x the time for a few percent of ratio.
+# where a slower level is downtime bought for little ratio (decisions.md: hde-zstd-level).
 LEVEL_MIN, LEVEL_MAX = 1, 3
 
 
@@ -128,8 +125,8 @@ def corrected_downtime_ms(base_ms: int, qemu_bytes_per_s: float, tunnel_bytes_pe
 
     QEMU switches over once what is left fits in (its bandwidth estimate x limit). It measures how
     fast its socket accepts bytes, and the tunnel's entrance accepts bursts faster than the link
-    behind it drains them (seen: QEMU 263 MB/s, tunnel 117 MB/s on the constrained link with page
-    deltas): the last pass then takes twice QEMU's budget. Scaling the limit by tunnel/QEMU rate
+    behind it drains them, so the last pass overruns QEMU's budget (decisions.md:
+    downtime-correction). Scaling the limit by tunnel/QEMU rate
     makes QEMU's threshold the bytes the tunnel can really move in `base_ms`. Never above base_ms;
     at least 10 ms (QEMU still converges: each pass is smaller than the last when the guest dirties
     less than the tunnel carries)."""
@@ -141,11 +138,10 @@ def corrected_downtime_ms(base_ms: int, qemu_bytes_per_s: float, tunnel_bytes_pe
 # Decoded bytes a channel may keep ahead of the destination QEMU (CREDIT frames; see tunnel/reader.py):
 # what still waits there when QEMU stops the guest is downtime, and with page deltas 1 MB on the wire
 # can be 30 MB for the destination to decode and load. Fixed, not derived from the measured rate:
-# a window sized from the rate it limits only ever shrinks (measured: 4 MiB at 50 ms RTT held a
-# 1 Gbit/s migration to 25 MB/s). 24 MiB covers ~300 MB/s of decoded stream at 50 ms RTT with the
-# pipes' queues (16 MiB made the source wait for credit ~1 s per internet migration). Only on
-# HDE channels: without compression the transport's own limits already count the same bytes, and
-# the credit round trip cost a datacenter migration ~40 % of its throughput (4.8-5.5 s vs 3.7 s).
+# a window sized from the rate it limits only ever shrinks. 24 MiB covers ~300 MB/s of decoded
+# stream at 50 ms RTT with the pipes' queues. Only on HDE channels: without compression the
+# transport's own limits already count the same bytes, and the credit round trip costs throughput
+# (decisions.md: credit-window).
 RAW_WINDOW = 24 << 20
 
 
@@ -227,12 +223,10 @@ MULTIFD_COMPRESSION = "zstd"
 
 # multifd without being asked (options.multifd_channels unset): QEMU's channels, each compressing
 # with zstd in its own thread, where the link outruns the agents' HDE coder (one pipe, one coder
-# thread: ~40 MB/s on the wire here, the guest and QEMU on the same 2 cores). Internet link (1 Gbit/s,
-# 50 ms, 0.1 % loss): 3.37 s against HDE's 4.92 s. On slower links HDE's page deltas (ratio 2.7-3.4
-# against QEMU zstd's ~2) carry a busy guest that multifd cannot: 100 Mbit/s, 30 MB/s dirtied,
-# 202 s at 99 % vCPU throttle against HDE's 20 s. Not in datacenter mode: one raw pipe is fastest
-# there (1.87 against 2.26 s). The link figure is the prober's (dwcp/probe), the lower of measured
-# and predicted; unknown means no.
+# thread). On slower links HDE's page deltas carry a busy guest that multifd cannot converge without
+# throttling it. Not in datacenter mode: one raw pipe is fastest there. The link figure is the
+# prober's (dwcp/probe), the lower of measured and predicted; unknown means no
+# (decisions.md: auto-multifd).
 AUTO_MULTIFD_CHANNELS = 4
 AUTO_MULTIFD_MIN_MBPS = 300.0
 
@@ -254,8 +248,8 @@ def resolve_multifd(
 
 def multifd_compression(options: MigrationOptions, flags: Flags) -> str | None:
     """The multifd-compression QEMU uses for this migration, or None (QEMU sends pages as they are,
-    and HDE may compress them in the agents). Measured on the internet link (50 ms, 1 Gbit/s, 0.1 %
-    loss), 2 GiB guest, 4 channels: 5.5 s with QEMU's zstd, 11.8 s with HDE zstd per channel."""
+    and HDE may compress them in the agents). QEMU's threads compress in parallel, in C, well ahead
+    of HDE per channel in the agents (decisions.md: multifd-qemu-compression)."""
     if options.multifd_channels and flags.compression and options.compression in ("auto", "zstd"):
         return MULTIFD_COMPRESSION
     return None
@@ -293,9 +287,8 @@ def channel_plan(
     raw bytes. "auto" compression in datacenter mode is raw too: there the link outruns the
     encoder (HDE's pass over every chunk costs more than the bytes it could save). TLS pipes, not
     AMST channels, unless a stream count is asked for: with HDE, in datacenter mode (one stream
-    fills the link, and the pipes cost the agents a third of the CPU: dwcp/tunnel/pipe.py) and with
-    multifd (QEMU's channels are the streams; internet link: 3.55-3.74 s against 3.98 s on AMST
-    channels, with 1.0 instead of 1.7 agent CPU-seconds)."""
+    fills the link, and a pipe costs the agents far less CPU; decisions.md: tls-pipes) and with
+    multifd (QEMU's channels are the streams; decisions.md: multifd-over-pipes)."""
     congestion = resolve_congestion(profile.congestion, mode=profile.mode, v3_transport=flags.transport)
     if flags.transport:
         streams = options.streams or profile.streams_min
@@ -304,7 +297,7 @@ def channel_plan(
         streams, autotune = 1, None
     if options.multifd_channels and flags.transport and not options.streams:
         # QEMU's channels are the multi-stream already: one TCP stream each, no reassembly across
-        # streams, so a loss on one stream stalls only that channel (4 streams each: 5.8 s, 0.6-1.4 s down)
+        # streams, so a loss on one stream stalls only that channel (decisions.md: multifd-one-stream-per-channel)
         streams, autotune = 1, None
     qemu_compression = multifd_compression(options, flags)  # then QEMU's threads compress, the agents carry
     algorithm = options.compression

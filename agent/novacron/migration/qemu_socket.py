@@ -2,9 +2,8 @@
 
 Why: QEMU counts a byte as sent once its socket has taken it, and Linux grows a TCP socket's send
 buffer by itself up to net.ipv4.tcp_wmem[2] (4 MiB by default), per connection. What waits there
-when QEMU stops the guest is downtime that neither QEMU nor the switchover gate can see. Measured
-with libvirt-driven multifd (4 channels, zstd) on the datacenter link: 292-380 ms of downtime with
-the kernel's buffers, 22-49 ms with TCP buffers capped at 256 KiB, in the same total time.
+when QEMU stops the guest is downtime that neither QEMU nor the switchover gate can see
+(decisions.md: qemu-socket-caps).
 
 The agent owns the other end of the connection (QEMU connects to the tunnel's local port), so it
 finds QEMU's socket by the connection's addresses (/proc/net/tcp), takes a duplicate of it with
@@ -23,8 +22,8 @@ import struct
 import time
 from pathlib import Path
 
-# the kernel doubles it: 1 MiB. Smaller starves a loopback connection on a busy host (256 KiB cost
-# a datacenter migration ~1 s: the socket drains once per scheduler round, not once per packet)
+# the kernel doubles it: 1 MiB. Smaller starves a loopback connection on a busy host: the socket
+# drains once per scheduler round, not once per packet (decisions.md: qemu-socket-buffer-size).
 QEMU_BUFFER = 512 << 10
 ACCEPT_WAIT_S = 2.0
 _SYS_PIDFD_GETFD = 438  # x86_64, arm64 and the other asm-generic tables alike

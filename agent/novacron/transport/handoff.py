@@ -3,8 +3,8 @@ its TLS sender, the destination's HDE decoder to its QEMU writer.
 
 WHY: one thread that encodes and then sends does one or the other at a time: while `sendall` waits
 for the link, the encoder idles, and while it encodes, the link idles. zstd, TLS and the sockets
-release the GIL, so two threads overlap the work and the wait (benchmarks/README.md, internet
-link). The bound keeps what sits between them small: it is counted in the migration's window
+release the GIL, so two threads overlap the work and the wait (decisions.md: hde-pipe-two-threads).
+The bound keeps what sits between them small: it is counted in the migration's window
 and, at the switch-over, in its downtime.
 """
 

@@ -3,9 +3,8 @@ per direction, relayed by threads on blocking sockets: raw bytes in the datacent
 (encoded and decoded in the pipe's threads) on slower links.
 
 WHY: on a datacenter link the AMST channel (asyncio TLS, framing, reassembly, CRCs) costs the two
-agents 2.0-2.7 CPU-seconds per 450 MB migration, on a host whose cores the guest and QEMU need;
-the same bytes through blocking `SSLSocket`s cost 0.6-0.9 s and the migration keeps pace with
-plain QEMU (benchmarks/README.md). Striping does not pay there: one TCP stream fills the link, and
+agents several times the CPU that blocking `SSLSocket`s do, on a host whose cores the guest and
+QEMU need (decisions.md: tls-pipes). Striping does not pay there: one TCP stream fills the link, and
 with multifd QEMU already opens a connection per channel. Confidentiality and authentication are
 the AMST channel's: TLS with the cluster CA both ways (unlike the plaintext splice fast path).
 
@@ -136,7 +135,7 @@ class _Pipe:
     def _drop_coders(self) -> None:
         """Free an HDE end's dictionary (~1 GiB for a large guest) now that no thread uses it:
         whoever still holds the pipe (the relay, a reference cycle awaiting a full collection)
-        must not keep it. Measured before: each agent grew by ~500 MB per migration, for good."""
+        must not keep it (decisions.md: migration-memory-release)."""
         self._handoffs.clear()  # frames still queued after a failure point at the encoder
 
     def _fail(self, why: str) -> None:
@@ -286,8 +285,8 @@ class DestPipe(_Pipe):
 
     The return pipe may be attached later (attach_back): QEMU's bytes flow at once. With multifd
     the destination QEMU accepts its next channel only once the one before has sent its first
-    bytes, so waiting for each return pipe's handshake (an RTT or two) before delivering held
-    the channels back one after another (internet link: the last one ~1.2 s after the first).
+    bytes, so waiting for each return pipe's handshake (an RTT or two) before delivering would
+    hold the channels back one after another (decisions.md: pipe-deliver-before-return).
     Reports made before the return pipe exists are dropped (the next one carries the total);
     QEMU's return path and the final report wait for it."""
 

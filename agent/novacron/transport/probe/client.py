@@ -94,10 +94,9 @@ async def bandwidth_probe(
     """Send up to `nbytes` (stopping after `max_seconds`) and return the receiver's measurement.
 
     `congestion` (the transport's setting; "adaptive" is decided on the connected socket, see
-    dwcp/congestion.py): the probe should measure what a migration's connection would get. With
-    the host's default instead (cubic here), three probes of a lossy 1 Gbit/s / 50 ms link moved
-    the agent's figure through 121-252 Mbit/s (bbr: 497-592), where the migration's bbr pipes
-    move ~900.
+    dwcp/congestion.py): the probe should measure what a migration's connection would get; on a
+    lossy long path the host's default (cubic) reads far below what the migration's bbr pipes move
+    (decisions.md: probe-congestion-control).
     """
     if not isinstance(nbytes, int) or nbytes <= 0:
         raise InvalidInput(f"must be a positive integer, got {nbytes!r}", field="nbytes")

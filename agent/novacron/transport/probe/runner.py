@@ -23,8 +23,8 @@ Cost per peer, defaults (interval 2 s, a probe every 30 s): pings 32 bytes each 
 of 1 Gbit/s on long ones (burst.probe_size: ~19 MB at 50 ms RTT, fewer where `burst_max_s`
 ends it first), capped by `bandwidth_bytes` (24 MiB): 4 MiB / 30 s = ~1.1 Mbit/s on average in a
 datacenter, ~5 Mbit/s across a 50 ms path, sent only while the link carries no transfer. A
-smaller probe cannot see a fast long path: slow start is most of it (4 MiB over 50 ms read
-165 Mbit/s on a 1 Gbit/s link). `estimated_cost_bytes_per_s()` gives the upper bound,
+smaller probe cannot see a fast long path: slow start is most of it (decisions.md: probe-size).
+`estimated_cost_bytes_per_s()` gives the upper bound,
 `bandwidth_bytes / bandwidth_interval_s + ~50 * 2 / interval_s` bytes/s.
 """
 
@@ -182,9 +182,9 @@ class ProbeRunner:
         """Spacing of a new connection's first `rtt_window` pings, which are judged together.
 
         The detector classifies a peer from its first sample, and a single ping also times both
-        agents' scheduling: a just-started agent's first ping read 74 ms across a 0.5 ms veth and
-        put the peer in internet mode until three later samples took it back. The minimum of a
-        few pings spread over up to half a second sees through a busy moment.
+        agents' scheduling: a just-started agent's busy loop can make a short link look like the
+        internet (decisions.md: probe-first-pings). The minimum of a few pings spread over up to
+        half a second sees through a busy moment.
         """
         return min(0.25, self.interval_s / 4)
 

@@ -232,9 +232,9 @@ BW_SHIFT_FACTOR = 4.0
 def _smooth_bw(old: float | None, shift: int, value: float | None, alpha: float) -> tuple[float | None, int]:
     """EWMA, except across a level shift: two samples in a row `BW_SHIFT_FACTOR` away on the same
     side replace the average. Why: bandwidth samples come from transfers and idle probes, tens of
-    seconds apart, and a link change spans orders of magnitude. Measured on the test bed, a node
-    moved from a 17 Gbit/s link to 100 Mbit/s still averaged 7.4 Gbit/s (hybrid) 90 s later, the
-    RTT having crossed within 14 s; one outlier alone still only moves the average."""
+    seconds apart, and a link change spans orders of magnitude: a plain EWMA kept the old level
+    long after the RTT had crossed (decisions.md: bandwidth-level-shift). One outlier alone still
+    only moves the average."""
     if value is None:
         return old, shift
     if old is None or old <= 0 or value <= 0:

@@ -13,10 +13,10 @@ outputs per-horizon log ratios to it, so a zero head is exactly the fallback.
 Everything is scale-free: no input is the absolute level. The traces are 3G, home broadband and
 video sessions of 0.01-25 Mbit/s, while the agent's migration links run at 1-10 Gbit/s; a model
 that reads the level learns facts of those access networks (here: "a steady 20 Mbit/s link will
-drop") and applies them far outside their range: a variant reading the level (capped at
-25 Mbit/s) scored up to 3 points better at 30 s (benchmarks/README.md, "Not shipped") but
-forecast a steady 25 Mbit/s or 10 Gbit/s link at 57% of its rate 30 s ahead; this one forecasts
-a steady link at 90% or more of its rate, whatever the rate. Nothing names a data set either.
+drop") and applies them far outside their range: a variant reading the level scored a little
+better on the traces but forecast a steady fast link well below its rate; this one forecasts a
+steady link near its rate, whatever the rate (decisions.md: pba-scale-free-inputs). Nothing
+names a data set either.
 """
 
 from __future__ import annotations

@@ -99,11 +99,11 @@ class BurstSink:
     The reported figure is the rate of the probe's second half: the bytes received after half of
     them had arrived, over the time from that arrival to the last. A probe's start is TCP's slow
     start, whose rate doubles each round trip: over a 50 ms RTT path a 4 MiB probe spends most of
-    its time there, and its average reported 64 Mbit/s on a 1 Gbit/s link (and on a 100 Mbit/s one).
-    The second half is what the window reached; where slow start ends early (a short or slow link)
-    it is the link's rate. Arrival times are kept at 1/64 steps of the announced size, so the
-    memory is bounded whatever the chunking. The first chunk never counts (it travelled before the
-    clock started).
+    its time there, and its average cannot tell a fast link from a slow one (decisions.md:
+    probe-second-half). The second half is what the window reached; where slow start ends early
+    (a short or slow link) it is the link's rate. Arrival times are kept at 1/64 steps of the
+    announced size, so the memory is bounded whatever the chunking. The first chunk never counts
+    (it travelled before the clock started).
     """
 
     STEPS = 64

@@ -5,7 +5,7 @@ methods), so once it ends they are cyclic garbage, freed only by a full collecti
 runs rarely in a process with many long-lived objects. With HDE those cycles held the
 dictionaries, up to ~1 GiB per end, so each agent grew with every migration and later ones ran
 slower (decisions.md: migration-memory-release). The pipes drop their dictionaries themselves
-(dwcp/tunnel/pipe.py); this covers the AMST channels and anything else a migration leaves in cycles.
+(transport/pipe.py); this covers the AMST channels and anything else a migration leaves in cycles.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Carrying a migration's QEMU connections over TLS pipes (dwcp/tunnel/pipe.py): raw in the
+"""Carrying a migration's QEMU connections over TLS pipes (transport/pipe.py): raw in the
 datacenter and with QEMU's multifd, HDE frames elsewhere, as plan.channel_plan decides
 (ChannelPlan.pipe).
 

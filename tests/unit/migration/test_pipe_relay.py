@@ -22,6 +22,7 @@ from novacron.migration.plan import channel_plan
 from novacron.migration.wire import ChannelHeader
 from novacron.transport import make_tls_contexts
 from novacron_sdk.models.migration import MigrationOptions
+from tests.tooling.wait import until_async, until_steady_async
 from tests.unit.dwcp.conftest import Pki
 
 MIB = 1 << 20
@@ -90,10 +91,7 @@ class Rig:
 
 
 async def _until(cond: object, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():  # type: ignore[operator]
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
+    await until_async("the condition", cond, timeout=timeout)  # type: ignore[arg-type]
 
 
 def _recv_all(sock: socket.socket) -> bytes:
@@ -117,8 +115,8 @@ def test_prewarmed_pipes_carry_qemus_connections_and_an_unused_one_ends_quietly(
         assert rig.outgoing is not None
         rig.outgoing.prewarm(3)
         await _until(lambda: len(rig.arrived) == 3)
-        await asyncio.sleep(0.2)
-        connects_before = rig.qemu_connects  # nothing to deliver yet: the destination QEMU is left alone
+        # nothing to deliver yet: the destination QEMU is left alone (no connection while they wait)
+        connects_before = await until_steady_async("connections to the destination QEMU", lambda: rig.qemu_connects)
         port = rig.qemu_port
         received: list[bytes] = []
         for data in payloads:  # QEMU's connections, one after the other as QEMU makes them
